@@ -1,0 +1,6 @@
+//! kraftd: a Kafka-protocol-compatible streaming server whose metadata lives in a KRaft quorum,
+//! built observability-first.
+
+pub mod log;
+pub mod raft;
+pub mod types;

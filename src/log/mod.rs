@@ -1,0 +1,1 @@
+//! The Kafka-format append-only log (segments, indexes, recovery, retention).

@@ -1,0 +1,1 @@
+//! KRaft consensus, sans-IO and deterministic.
