@@ -1,0 +1,414 @@
+//! The table of every configuration key kraftd reads: name, type, default and meaning.
+//!
+//! This table is the single source for `docs/configuration.md` (a test renders it and
+//! compares) and for the unknown-key warning. Defaults are Kafka's unless the `doc` says why
+//! ours differs.
+
+/// The value type of a key, with Kafka's type names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Int,
+    Long,
+    Short,
+    Boolean,
+    String,
+    List,
+}
+
+impl KeyType {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Int => "int",
+            KeyType::Long => "long",
+            KeyType::Short => "short",
+            KeyType::Boolean => "boolean",
+            KeyType::String => "string",
+            KeyType::List => "list",
+        }
+    }
+}
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    pub name: &'static str,
+    pub ty: KeyType,
+    /// The default as written in a properties file; `None` means "unset" (no value).
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+const fn key(
+    name: &'static str,
+    ty: KeyType,
+    default: Option<&'static str>,
+    doc: &'static str,
+) -> KeySpec {
+    KeySpec {
+        name,
+        ty,
+        default,
+        doc,
+    }
+}
+
+/// Every key, in the order `docs/configuration.md` lists them.
+pub const KEYS: &[KeySpec] = &[
+    // --- Roles and quorum membership
+    key(
+        "process.roles",
+        KeyType::List,
+        None,
+        "Roles of this node: `broker`, `controller` or both (combined mode). Required.",
+    ),
+    key(
+        "node.id",
+        KeyType::Int,
+        None,
+        "Unique id of this node in the cluster (broker and controller share it in combined mode). Required, ≥ 0.",
+    ),
+    key(
+        "controller.quorum.voters",
+        KeyType::List,
+        None,
+        "Static controller quorum: `id@host:port,...`, identical on every node. Required.",
+    ),
+    key(
+        "controller.quorum.bootstrap.servers",
+        KeyType::List,
+        Some(""),
+        "Extra `host:port` controller endpoints used to discover the quorum leader.",
+    ),
+    // --- Listeners
+    key(
+        "listeners",
+        KeyType::List,
+        Some("PLAINTEXT://:9092"),
+        "Listeners this node binds: `NAME://host:port,...`; an empty host binds every interface.",
+    ),
+    key(
+        "advertised.listeners",
+        KeyType::List,
+        None,
+        "Listeners published to clients in Metadata; defaults to the non-controller `listeners`, with an empty host replaced by this machine's host name.",
+    ),
+    key(
+        "listener.security.protocol.map",
+        KeyType::List,
+        Some("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+        "`NAME:PROTOCOL` pairs; a controller listener missing from the map is PLAINTEXT.",
+    ),
+    key(
+        "controller.listener.names",
+        KeyType::List,
+        None,
+        "Listener names used by controllers. Required for controllers unless it can be inferred from this node's own voter entry (the listener on that port).",
+    ),
+    key(
+        "inter.broker.listener.name",
+        KeyType::String,
+        None,
+        "Listener brokers use to talk to each other; defaults to the PLAINTEXT listener.",
+    ),
+    // --- Storage
+    key(
+        "log.dirs",
+        KeyType::List,
+        None,
+        "Directories that hold partition logs; overrides `log.dir`.",
+    ),
+    key(
+        "log.dir",
+        KeyType::String,
+        Some("/tmp/kafka-logs"),
+        "The log directory when `log.dirs` is not set.",
+    ),
+    key(
+        "metadata.log.dir",
+        KeyType::String,
+        None,
+        "Directory of the `__cluster_metadata` log; defaults to the first log directory.",
+    ),
+    // --- Topic defaults
+    key(
+        "num.partitions",
+        KeyType::Int,
+        Some("1"),
+        "Default partition count of auto-created topics.",
+    ),
+    key(
+        "default.replication.factor",
+        KeyType::Short,
+        Some("1"),
+        "Default replication factor of auto-created topics.",
+    ),
+    key(
+        "min.insync.replicas",
+        KeyType::Int,
+        Some("1"),
+        "Minimum in-sync replicas for acks=all produce requests.",
+    ),
+    key(
+        "auto.create.topics.enable",
+        KeyType::Boolean,
+        Some("true"),
+        "Create a topic when a client asks Metadata for an unknown one.",
+    ),
+    // --- Log engine
+    key(
+        "log.segment.bytes",
+        KeyType::Int,
+        Some("1073741824"),
+        "Maximum size of one log segment file, in bytes.",
+    ),
+    key(
+        "log.roll.ms",
+        KeyType::Long,
+        None,
+        "Roll a segment after this many milliseconds; overrides `log.roll.hours`.",
+    ),
+    key(
+        "log.roll.hours",
+        KeyType::Int,
+        Some("168"),
+        "Roll a segment after this many hours.",
+    ),
+    key(
+        "log.retention.ms",
+        KeyType::Long,
+        None,
+        "Delete segments older than this (milliseconds, -1 = forever); overrides minutes and hours.",
+    ),
+    key(
+        "log.retention.minutes",
+        KeyType::Int,
+        None,
+        "Retention in minutes; overrides `log.retention.hours`.",
+    ),
+    key(
+        "log.retention.hours",
+        KeyType::Int,
+        Some("168"),
+        "Retention in hours.",
+    ),
+    key(
+        "log.retention.bytes",
+        KeyType::Long,
+        Some("-1"),
+        "Delete old segments once a partition exceeds this size (-1 = no limit).",
+    ),
+    key(
+        "log.index.interval.bytes",
+        KeyType::Int,
+        Some("4096"),
+        "Bytes of log between two offset-index entries.",
+    ),
+    key(
+        "log.index.size.max.bytes",
+        KeyType::Int,
+        Some("10485760"),
+        "Preallocated size of an offset or time index file.",
+    ),
+    key(
+        "log.flush.interval.messages",
+        KeyType::Long,
+        Some("9223372036854775807"),
+        "Flush a partition log after this many messages (Kafka relies on replication by default).",
+    ),
+    key(
+        "log.flush.interval.ms",
+        KeyType::Long,
+        None,
+        "Flush a partition log after this many milliseconds (unset: never by time).",
+    ),
+    key(
+        "kraftd.log.flush.before.ack",
+        KeyType::Boolean,
+        Some("false"),
+        "Flush a partition log before acknowledging a produce request: durability for single-replica topics.",
+    ),
+    key(
+        "message.max.bytes",
+        KeyType::Int,
+        Some("1048588"),
+        "Largest record batch a broker accepts, in bytes.",
+    ),
+    key(
+        "socket.request.max.bytes",
+        KeyType::Int,
+        Some("104857600"),
+        "Largest request frame accepted on any listener, in bytes.",
+    ),
+    // --- KRaft quorum timing
+    key(
+        "controller.quorum.election.timeout.ms",
+        KeyType::Int,
+        Some("1000"),
+        "Election timeout T; a node waits a random time in [T, 2T) before campaigning.",
+    ),
+    key(
+        "controller.quorum.fetch.timeout.ms",
+        KeyType::Int,
+        Some("2000"),
+        "A follower that has not fetched from the leader for this long starts an election.",
+    ),
+    key(
+        "controller.quorum.election.backoff.max.ms",
+        KeyType::Int,
+        Some("1000"),
+        "Upper bound of the exponential backoff between failed elections.",
+    ),
+    key(
+        "controller.quorum.request.timeout.ms",
+        KeyType::Int,
+        Some("2000"),
+        "Timeout of one quorum RPC.",
+    ),
+    key(
+        "controller.quorum.retry.backoff.ms",
+        KeyType::Int,
+        Some("20"),
+        "Delay before retrying a failed quorum RPC.",
+    ),
+    key(
+        "controller.quorum.append.linger.ms",
+        KeyType::Int,
+        Some("25"),
+        "How long the quorum leader waits to batch appends before flushing.",
+    ),
+    // --- Metadata log and snapshots
+    key(
+        "metadata.log.segment.bytes",
+        KeyType::Int,
+        Some("1073741824"),
+        "Segment size of the metadata log.",
+    ),
+    key(
+        "metadata.log.segment.ms",
+        KeyType::Long,
+        Some("604800000"),
+        "Roll the metadata log's segment after this many milliseconds.",
+    ),
+    key(
+        "metadata.log.max.record.bytes.between.snapshots",
+        KeyType::Long,
+        Some("20971520"),
+        "Write a metadata snapshot after this many bytes of new records.",
+    ),
+    key(
+        "metadata.log.max.snapshot.interval.ms",
+        KeyType::Long,
+        Some("3600000"),
+        "Write a metadata snapshot at least this often when records arrived (0 disables).",
+    ),
+    key(
+        "metadata.max.retention.bytes",
+        KeyType::Long,
+        Some("104857600"),
+        "Soft size limit of the metadata log and snapshots.",
+    ),
+    key(
+        "metadata.max.retention.ms",
+        KeyType::Long,
+        Some("604800000"),
+        "Age limit of metadata log segments and snapshots.",
+    ),
+    key(
+        "metadata.max.idle.interval.ms",
+        KeyType::Int,
+        Some("500"),
+        "How often an idle active controller writes a NoOpRecord (0 disables).",
+    ),
+    // --- Broker lifecycle and replication
+    key(
+        "broker.heartbeat.interval.ms",
+        KeyType::Int,
+        Some("2000"),
+        "Interval between broker heartbeats to the active controller.",
+    ),
+    key(
+        "broker.session.timeout.ms",
+        KeyType::Int,
+        Some("9000"),
+        "The controller fences a broker that has not heartbeated for this long.",
+    ),
+    key(
+        "replica.lag.time.max.ms",
+        KeyType::Long,
+        Some("30000"),
+        "A follower that has not caught up for this long leaves the ISR.",
+    ),
+    // --- kraftd's own keys
+    key(
+        "kraftd.http.listener",
+        KeyType::String,
+        Some("0.0.0.0:9464"),
+        "Address of the observability HTTP server (`/metrics`, `/healthz`, `/readyz`).",
+    ),
+    key(
+        "kraftd.log.format",
+        KeyType::String,
+        Some("text"),
+        "Log output format: `text` or `json`.",
+    ),
+    key(
+        "kraftd.otlp.endpoint",
+        KeyType::String,
+        None,
+        "OpenTelemetry OTLP/HTTP endpoint for traces, e.g. `http://127.0.0.1:4318`; tracing export is off when unset.",
+    ),
+    key(
+        "kraftd.shutdown.timeout.ms",
+        KeyType::Long,
+        Some("30000"),
+        "Upper bound of a graceful shutdown after SIGTERM/SIGINT before the process exits anyway.",
+    ),
+];
+
+/// Looks up a key by name.
+pub fn spec(name: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// Renders the key table as the Markdown table in `docs/configuration.md`.
+pub fn render_markdown_table() -> String {
+    let mut out = String::from("| Key | Type | Default | Meaning |\n|---|---|---|---|\n");
+    for k in KEYS {
+        let default = match k.default {
+            Some("") => "(empty)".to_string(),
+            Some(d) => format!("`{d}`"),
+            None => "(unset)".to_string(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            k.name,
+            k.ty.name(),
+            default,
+            k.doc
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique() {
+        let mut names: Vec<_> = KEYS.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "duplicate key in KEYS");
+    }
+
+    #[test]
+    fn own_keys_carry_the_kraftd_prefix() {
+        for k in KEYS {
+            if k.name.starts_with("kraftd") {
+                assert!(k.name.starts_with("kraftd."), "{}", k.name);
+            }
+        }
+    }
+}
