@@ -4,4 +4,5 @@
 pub mod config;
 pub mod log;
 pub mod raft;
+pub mod storage;
 pub mod types;
