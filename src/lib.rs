@@ -1,8 +1,25 @@
 //! kraftd: a Kafka-protocol-compatible streaming server whose metadata lives in a KRaft quorum,
 //! built observability-first.
+//!
+//! # Module map (who may depend on whom)
+//!
+//! ```text
+//! main.rs ─▶ cli ─▶ app ─▶ network, observability, storage, config
+//! network ─▶ protocol                       (framing, ApiVersions table, error codes)
+//! raft    ─▶ types only                     (sans-IO: no tokio, fs, net, clock, thread RNG)
+//! log     ─▶ types                          (Kafka-format segments, used by every log)
+//! config, storage, observability, clock     (leaves; no dependency on the roles)
+//! ```
 
+pub mod app;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod log;
+pub mod network;
+pub mod observability;
+pub mod protocol;
 pub mod raft;
+pub mod shutdown;
 pub mod storage;
 pub mod types;

@@ -1,1 +1,167 @@
-fn main() {}
+//! The `kraftd` command line. Parses arguments and calls into the library; errors are
+//! reported with their full context and a non-zero exit status.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use kraftd::config::{self, LoadedConfig};
+use kraftd::{app, cli, observability};
+
+#[derive(Parser)]
+#[command(
+    name = "kraftd",
+    version,
+    about = "A Kafka-compatible streaming server with a KRaft metadata quorum"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a server with the roles in `process.roles`.
+    Server(ConfigArgs),
+    /// Run a single-node broker + controller for development, formatting ./data on first run.
+    Dev {
+        /// Where logs and metadata live.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Print the effective dev configuration and exit.
+        #[arg(long)]
+        print_config: bool,
+        /// Override a configuration key (repeatable): --override key=value.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Storage formatting: random-uuid, format, info.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// The server.properties file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: PathBuf,
+    /// Override a configuration key (repeatable): --override key=value.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Print a new random cluster id.
+    RandomUuid,
+    /// Write meta.properties and the bootstrap checkpoint into every log directory.
+    Format {
+        /// The cluster id (from `kraftd storage random-uuid`).
+        #[arg(short = 't', long = "cluster-id")]
+        cluster_id: String,
+        /// Skip directories that are already formatted instead of failing.
+        #[arg(short = 'g', long)]
+        ignore_formatted: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Show the state of every log directory.
+    Info {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+fn load(args: &ConfigArgs) -> anyhow::Result<LoadedConfig> {
+    Ok(config::load(
+        Some(&args.config),
+        std::env::vars(),
+        &args.overrides,
+    )?)
+}
+
+fn print_warnings(loaded: &LoadedConfig) {
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+fn serve(loaded: LoadedConfig, dev_data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let _guard = observability::logging::init(
+        loaded.config.log_format,
+        loaded.config.otlp_endpoint.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kraftd")
+        .build()
+        .context("cannot start the async runtime")?;
+    let config = loaded.config.clone();
+    runtime.block_on(app::run(loaded, |addresses| {
+        if let Some(data_dir) = &dev_data_dir {
+            eprint!("{}", cli::dev::banner(&config, data_dir, addresses.http));
+        }
+    }))?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Server(args) => {
+            let loaded = load(&args)?;
+            serve(loaded, None)
+        }
+        Command::Dev {
+            data_dir,
+            print_config,
+            overrides,
+        } => {
+            if print_config {
+                print!("{}", cli::dev::dev_properties(&data_dir));
+                return Ok(());
+            }
+            let loaded = cli::dev::config(&data_dir, std::env::vars(), &overrides)?;
+            if let Some(id) = cli::dev::format_on_first_run(&loaded.config)? {
+                eprintln!("Formatted {} for a new cluster {id}.", data_dir.display());
+            }
+            serve(loaded, Some(data_dir))
+        }
+        Command::Storage(StorageCommand::RandomUuid) => {
+            println!("{}", cli::storage::random_uuid());
+            Ok(())
+        }
+        Command::Storage(StorageCommand::Format {
+            cluster_id,
+            ignore_formatted,
+            config,
+        }) => {
+            let loaded = load(&config)?;
+            print_warnings(&loaded);
+            print!(
+                "{}",
+                cli::storage::format(&loaded.config, &cluster_id, ignore_formatted)?
+            );
+            Ok(())
+        }
+        Command::Storage(StorageCommand::Info { config }) => {
+            let loaded = load(&config)?;
+            print_warnings(&loaded);
+            let (report, ok) = cli::storage::info(&loaded.config);
+            print!("{report}");
+            anyhow::ensure!(ok, "some directories are not ready; see above");
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The admin subcommands' implementations (argument parsing lives in `main.rs`).
+
+pub mod dev;
+pub mod storage;

@@ -1,0 +1,297 @@
+//! Every Prometheus metric kraftd exports, defined in this one place.
+//!
+//! This file is a contract with `dashboards/`, `alerts/` and `docs/metrics.md`: a test renders
+//! the catalogue from [`Metrics::definitions`] and compares it with the document. Naming
+//! follows OPERATIONS.md: `kafka_` + subsystem, base units, `_total` counters, the Kafka JMX
+//! name in the HELP text where one exists.
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The kind of a metric as Prometheus types it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl MetricKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One entry of the metrics catalogue.
+#[derive(Debug, Clone)]
+pub struct MetricDef {
+    pub name: String,
+    pub kind: MetricKind,
+    pub labels: Vec<String>,
+    pub help: String,
+}
+
+/// Latency buckets for request handling, in seconds (100 µs … 10 s).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Registers metrics and records their definitions as it goes.
+struct Builder {
+    registry: Registry,
+    defs: Vec<MetricDef>,
+}
+
+impl Builder {
+    fn record(&mut self, name: &str, kind: MetricKind, labels: &[&str], help: &str) {
+        self.defs.push(MetricDef {
+            name: name.to_string(),
+            kind,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            help: help.to_string(),
+        });
+    }
+
+    fn register(&mut self, c: impl prometheus::core::Collector + 'static) {
+        self.registry
+            .register(Box::new(c))
+            .expect("metric names are unique and valid");
+    }
+
+    fn gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.record(name, MetricKind::Gauge, labels, help);
+        let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
+        self.register(g.clone());
+        g
+    }
+
+    fn counter_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.record(name, MetricKind::Counter, labels, help);
+        let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter");
+        self.register(c.clone());
+        c
+    }
+
+    fn histogram_vec(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: &[f64],
+    ) -> HistogramVec {
+        self.record(name, MetricKind::Histogram, labels, help);
+        let h = HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+            labels,
+        )
+        .expect("valid histogram");
+        self.register(h.clone());
+        h
+    }
+}
+
+/// All metric handles of one process.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    defs: Arc<Vec<MetricDef>>,
+    pub node_info: IntGaugeVec,
+    pub build_info: IntGaugeVec,
+    pub network_connections: IntGaugeVec,
+    pub network_requests: IntCounterVec,
+    pub network_request_errors: IntCounterVec,
+    pub network_request_duration: HistogramVec,
+    pub network_malformed_requests: IntCounterVec,
+}
+
+impl Metrics {
+    /// Creates the registry with every metric, plus the standard `process_*` collector.
+    pub fn new() -> Metrics {
+        let mut b = Builder {
+            registry: Registry::new(),
+            defs: Vec::new(),
+        };
+        let node_info = b.gauge_vec(
+            "kafka_node_info",
+            "Identity of this node; the value is always 1.",
+            &["node_id", "roles", "cluster_id", "version"],
+        );
+        let build_info = b.gauge_vec(
+            "kafka_build_info",
+            "Build of the running kraftd binary; the value is always 1.",
+            &["version", "profile"],
+        );
+        let network_connections = b.gauge_vec(
+            "kafka_network_connections",
+            "Open client connections per listener (JMX: kafka.server:type=socket-server-metrics,name=connection-count).",
+            &["listener"],
+        );
+        let network_requests = b.counter_vec(
+            "kafka_network_requests_total",
+            "Requests received, by Kafka API name (JMX: kafka.network:type=RequestMetrics,name=RequestsPerSec).",
+            &["request"],
+        );
+        let network_request_errors = b.counter_vec(
+            "kafka_network_request_errors_total",
+            "Responses carrying an error code, by API and Kafka error name (JMX: kafka.network:type=RequestMetrics,name=ErrorsPerSec).",
+            &["request", "error"],
+        );
+        let network_request_duration = b.histogram_vec(
+            "kafka_network_request_duration_seconds",
+            "Time from reading a request to writing its response (JMX: kafka.network:type=RequestMetrics,name=TotalTimeMs).",
+            &["request"],
+            LATENCY_BUCKETS,
+        );
+        let network_malformed_requests = b.counter_vec(
+            "kafka_network_malformed_requests_total",
+            "Connections closed because of an undecodable, oversized or unsupported request, by listener and reason.",
+            &["listener", "reason"],
+        );
+        #[cfg(target_os = "linux")]
+        b.registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process collector registers once");
+
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), build_profile()])
+            .set(1);
+
+        Metrics {
+            registry: b.registry,
+            defs: Arc::new(b.defs),
+            node_info,
+            build_info,
+            network_connections,
+            network_requests,
+            network_request_errors,
+            network_request_duration,
+            network_malformed_requests,
+        }
+    }
+
+    /// The catalogue of kraftd's own metrics (not the standard `process_*` set).
+    pub fn definitions(&self) -> &[MetricDef] {
+        &self.defs
+    }
+
+    /// Sets `kafka_node_info` once the node's identity is known.
+    pub fn set_node_info(&self, node_id: i32, roles: &str, cluster_id: &str) {
+        self.node_info
+            .with_label_values(&[
+                &node_id.to_string(),
+                roles,
+                cluster_id,
+                env!("CARGO_PKG_VERSION"),
+            ])
+            .set(1);
+    }
+
+    /// Renders the Prometheus text exposition format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        out
+    }
+
+    /// Renders the catalogue as the Markdown table in `docs/metrics.md`.
+    pub fn render_markdown_table(&self) -> String {
+        let mut out = String::from("| Metric | Type | Labels | Meaning |\n|---|---|---|---|\n");
+        for d in self.definitions() {
+            let labels = if d.labels.is_empty() {
+                "—".to_string()
+            } else {
+                d.labels
+                    .iter()
+                    .map(|l| format!("`{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                d.name,
+                d.kind.name(),
+                labels,
+                d.help
+            ));
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_conventions() {
+        let m = Metrics::new();
+        for d in m.definitions() {
+            assert!(
+                d.name.starts_with("kafka_") || d.name.starts_with("kraftd_"),
+                "{}",
+                d.name
+            );
+            match d.kind {
+                MetricKind::Counter => assert!(d.name.ends_with("_total"), "{}", d.name),
+                MetricKind::Gauge => assert!(!d.name.ends_with("_count"), "{}", d.name),
+                MetricKind::Histogram => assert!(
+                    d.name.ends_with("_seconds") || d.name.ends_with("_bytes"),
+                    "{}",
+                    d.name
+                ),
+            }
+            assert!(!d.help.is_empty(), "{} has no HELP", d.name);
+        }
+    }
+
+    #[test]
+    fn render_includes_build_info_and_process_metrics() {
+        let m = Metrics::new();
+        m.set_node_info(1, "broker,controller", "abc");
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains("kafka_build_info{"), "{text}");
+        assert!(
+            text.contains("kafka_node_info{cluster_id=\"abc\""),
+            "{text}"
+        );
+        #[cfg(target_os = "linux")]
+        assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    }
+
+    #[test]
+    fn docs_metrics_lists_every_metric() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md"))
+            .expect("docs/metrics.md exists");
+        let table = Metrics::new().render_markdown_table();
+        assert!(
+            doc.contains(&table),
+            "docs/metrics.md is out of date; its metric table must be exactly:\n{table}"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Observability: the metric catalogue, the HTTP server for `/metrics`, `/healthz` and
+//! `/readyz`, readiness tracking, and log/trace setup.
+
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod readiness;
+
+pub use metrics::Metrics;
+pub use readiness::Readiness;

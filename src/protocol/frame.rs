@@ -1,0 +1,113 @@
+//! Size-prefixed frames: a big-endian `i32` length, then that many bytes.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The smallest request: api key (2) + api version (2) + correlation id (4).
+pub const MIN_REQUEST_SIZE: i32 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("negative frame size {0}")]
+    NegativeSize(i32),
+    #[error("frame size {size} is below the {MIN_REQUEST_SIZE}-byte request header minimum")]
+    TooSmall { size: i32 },
+    #[error("frame size {size} exceeds socket.request.max.bytes={max}")]
+    TooLarge { size: i32, max: u32 },
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl FrameError {
+    /// A short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            FrameError::NegativeSize(_) => "negative_size",
+            FrameError::TooSmall { .. } => "too_small",
+            FrameError::TooLarge { .. } => "too_large",
+            FrameError::Truncated => "truncated",
+            FrameError::Io(_) => "io",
+        }
+    }
+}
+
+/// Reads one frame. `Ok(None)` on a clean end of stream between frames.
+///
+/// The size is checked before any buffer is allocated, so an impossible size costs nothing.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_size: u32,
+) -> Result<Option<Bytes>, FrameError> {
+    let mut size_buf = [0u8; 4];
+    match reader.read(&mut size_buf[..1]).await? {
+        0 => return Ok(None),
+        _ => reader
+            .read_exact(&mut size_buf[1..])
+            .await
+            .map_err(truncated)?,
+    };
+    let size = i32::from_be_bytes(size_buf);
+    if size < 0 {
+        return Err(FrameError::NegativeSize(size));
+    }
+    if size < MIN_REQUEST_SIZE {
+        return Err(FrameError::TooSmall { size });
+    }
+    if size as u32 > max_size {
+        return Err(FrameError::TooLarge {
+            size,
+            max: max_size,
+        });
+    }
+    let mut buf = BytesMut::zeroed(size as usize);
+    reader.read_exact(&mut buf).await.map_err(truncated)?;
+    Ok(Some(buf.freeze()))
+}
+
+fn truncated(e: std::io::Error) -> FrameError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        FrameError::Truncated
+    } else {
+        FrameError::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read(bytes: &[u8], max: u32) -> Result<Option<Bytes>, FrameError> {
+        let mut r = bytes;
+        read_frame(&mut r, max).await
+    }
+
+    #[tokio::test]
+    async fn frames_and_their_errors() {
+        let mut ok = 8i32.to_be_bytes().to_vec();
+        ok.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(read(&ok, 100).await.unwrap().unwrap().len(), 8);
+        assert!(read(&[], 100).await.unwrap().is_none());
+        assert!(matches!(
+            read(&(-5i32).to_be_bytes(), 100).await,
+            Err(FrameError::NegativeSize(-5))
+        ));
+        assert!(matches!(
+            read(&3i32.to_be_bytes(), 100).await,
+            Err(FrameError::TooSmall { size: 3 })
+        ));
+        assert!(matches!(
+            read(&i32::MAX.to_be_bytes(), 100).await,
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            read(&ok[..6], 100).await,
+            Err(FrameError::Truncated)
+        ));
+        assert!(matches!(
+            read(&[0, 0], 100).await,
+            Err(FrameError::Truncated)
+        ));
+    }
+}
