@@ -1,6 +1,8 @@
 //! Logging through `tracing`: text or JSON on stderr, filtered by `RUST_LOG` (default `info`),
 //! plus OpenTelemetry OTLP/HTTP span export when `kraftd.otlp.endpoint` is set.
 
+use std::io::IsTerminal;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
@@ -52,7 +54,11 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<LoggingGua
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(

@@ -1,0 +1,229 @@
+//! Helpers shared by the integration test binaries: free loopback ports, polling with
+//! deadlines, a tiny HTTP client, and `kraftd` child processes that are killed on drop.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `kraftd` binary built for this test run.
+pub fn kraftd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kraftd")
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `GET path` over HTTP/1.0; returns the status code and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Loopback ports of one node.
+#[derive(Debug, Clone, Copy)]
+pub struct NodePorts {
+    pub broker: u16,
+    pub controller: u16,
+    pub http: u16,
+}
+
+impl NodePorts {
+    pub fn allocate() -> NodePorts {
+        NodePorts {
+            broker: free_port(),
+            controller: free_port(),
+            http: free_port(),
+        }
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.http))
+    }
+
+    pub fn broker_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.broker))
+    }
+
+    pub fn controller_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.controller))
+    }
+}
+
+/// A combined single-node configuration on loopback with its data under `dir`.
+pub fn combined_config(dir: &Path, node_id: i32, ports: NodePorts) -> String {
+    format!(
+        "process.roles=broker,controller\n\
+         node.id={node_id}\n\
+         controller.quorum.voters={node_id}@127.0.0.1:{c}\n\
+         listeners=PLAINTEXT://127.0.0.1:{b},CONTROLLER://127.0.0.1:{c}\n\
+         advertised.listeners=PLAINTEXT://127.0.0.1:{b}\n\
+         controller.listener.names=CONTROLLER\n\
+         log.dirs={logs}\n\
+         metadata.log.dir={meta}\n\
+         kraftd.http.listener=127.0.0.1:{h}\n\
+         kraftd.shutdown.timeout.ms=5000\n",
+        b = ports.broker,
+        c = ports.controller,
+        h = ports.http,
+        logs = dir.join("logs").display(),
+        meta = dir.join("metadata").display(),
+    )
+}
+
+/// Runs `kraftd args…` to completion; returns (status, stdout, stderr).
+pub fn run_kraftd(args: &[&str]) -> (ExitStatus, String, String) {
+    let out = Command::new(kraftd_bin())
+        .args(args)
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .expect("run kraftd");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes `text` to `dir/server.properties` and returns the path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("server.properties");
+    std::fs::write(&p, text).expect("write config");
+    p
+}
+
+/// A running `kraftd` process; killed (SIGKILL) on drop if still running.
+pub struct Kraftd {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Kraftd {
+    /// Spawns `kraftd args…` with stderr and stdout captured to `log`.
+    pub fn spawn(args: &[&str], log: PathBuf, envs: &[(&str, &str)]) -> Kraftd {
+        let out = std::fs::File::create(&log).expect("create log file");
+        let err = out.try_clone().expect("clone log file");
+        let child = Command::new(kraftd_bin())
+            .args(args)
+            .envs(envs.iter().copied())
+            .env_remove("NOTIFY_SOCKET")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn kraftd");
+        Kraftd {
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a signal (e.g. `libc::SIGTERM`).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+    }
+
+    /// Waits for the process to exit within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let status = wait_for(timeout, "kraftd to exit", || {
+            child.try_wait().expect("try_wait")
+        });
+        self.child = None;
+        status
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().expect("try_wait").is_none(),
+            None => false,
+        }
+    }
+
+    /// Waits until `/healthz` answers 200.
+    pub fn wait_healthy(&mut self, http: SocketAddr, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok((200, _)) = http_get(http, "/healthz") {
+                return;
+            }
+            assert!(
+                self.is_running(),
+                "kraftd exited early:\n{}",
+                self.log_text()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "kraftd not healthy after {timeout:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Kraftd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The path of a tool the test command installs, or a panic that says how to get it.
+pub fn require_tool(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| panic!("`{name}` is not installed; ./scripts/test installs it"))
+}
