@@ -48,7 +48,7 @@ impl Dispatcher {
             ApiKey::ApiVersions => {
                 // Decoding checks the body is well-formed even though no field changes the answer.
                 let _request: ApiVersionsRequest = request::decode_body(head)?;
-                let response = api_versions::response(&self.apis, head.api_version);
+                let response = api_versions::response(&self.apis);
                 encode(
                     head.header.correlation_id,
                     ApiKey::ApiVersions,

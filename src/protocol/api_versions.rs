@@ -54,6 +54,34 @@ pub fn controller_apis() -> ApiTable {
     ApiTable::new(vec![API_VERSIONS])
 }
 
+/// Builds the ApiVersions response advertising `table`.
+pub fn response(table: &ApiTable) -> kafka_protocol::messages::ApiVersionsResponse {
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+    let api_keys = table
+        .apis()
+        .iter()
+        .map(|a| {
+            ApiVersion::default()
+                .with_api_key(a.key as i16)
+                .with_min_version(a.min)
+                .with_max_version(a.max)
+        })
+        .collect();
+    kafka_protocol::messages::ApiVersionsResponse::default()
+        .with_error_code(super::error_code::NONE)
+        .with_api_keys(api_keys)
+}
+
+/// The KIP-511 answer to an ApiVersions request of an unknown (newer) version:
+/// UNSUPPORTED_VERSION with our ApiVersions range, encoded in the v0 layout.
+pub fn unsupported_version_response(
+    table: &ApiTable,
+) -> kafka_protocol::messages::ApiVersionsResponse {
+    let own = table.get(ApiKey::ApiVersions).unwrap_or(API_VERSIONS);
+    let only_ours = ApiTable::new(vec![own]);
+    response(&only_ours).with_error_code(super::error_code::UNSUPPORTED_VERSION)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,34 +103,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Builds the ApiVersions response advertising `table` (`version` is the request's version,
-/// already checked to be served).
-pub fn response(table: &ApiTable, version: i16) -> kafka_protocol::messages::ApiVersionsResponse {
-    use kafka_protocol::messages::api_versions_response::ApiVersion;
-    let api_keys = table
-        .apis()
-        .iter()
-        .map(|a| {
-            ApiVersion::default()
-                .with_api_key(a.key as i16)
-                .with_min_version(a.min)
-                .with_max_version(a.max)
-        })
-        .collect();
-    let _ = version;
-    kafka_protocol::messages::ApiVersionsResponse::default()
-        .with_error_code(super::error_code::NONE)
-        .with_api_keys(api_keys)
-}
-
-/// The KIP-511 answer to an ApiVersions request of an unknown (newer) version:
-/// UNSUPPORTED_VERSION with our ApiVersions range, encoded in the v0 layout.
-pub fn unsupported_version_response(
-    table: &ApiTable,
-) -> kafka_protocol::messages::ApiVersionsResponse {
-    let own = table.get(ApiKey::ApiVersions).unwrap_or(API_VERSIONS);
-    let only_ours = ApiTable::new(vec![own]);
-    response(&only_ours, 0).with_error_code(super::error_code::UNSUPPORTED_VERSION)
 }
