@@ -399,3 +399,21 @@ fn docs_configuration_lists_every_key() {
         "docs/configuration.md is out of date; its key table must be exactly:\n{table}"
     );
 }
+
+#[test]
+fn every_example_config_in_deploy_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples");
+    let mut checked = 0;
+    for topology in std::fs::read_dir(&root).expect("deploy/examples exists") {
+        for file in std::fs::read_dir(topology.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().is_some_and(|e| e == "properties") {
+                let loaded = load(Some(&path), Vec::new(), &[])
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(loaded.config.roles.broker || loaded.config.roles.controller);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 6, "only {checked} example configs found");
+}
