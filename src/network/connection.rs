@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 use super::dispatch::Dispatcher;
 use crate::observability::Metrics;
@@ -58,7 +59,15 @@ pub async fn serve(
                 }
                 Parsed::Request(head) => {
                     let name = api_name(head.api_key);
-                    let response = dispatcher.handle(&head).await?;
+                    let span = tracing::info_span!(
+                        "request",
+                        api = name,
+                        version = head.api_version,
+                        correlation_id = head.header.correlation_id,
+                        client_id = head.header.client_id.as_deref().unwrap_or(""),
+                        listener = %listener,
+                    );
+                    let response = dispatcher.handle(&head).instrument(span).await?;
                     record(&metrics, name, started, response.error_code);
                     response
                 }

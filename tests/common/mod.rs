@@ -140,9 +140,9 @@ impl Kraftd {
         let err = out.try_clone().expect("clone log file");
         let child = Command::new(kraftd_bin())
             .args(args)
-            .envs(envs.iter().copied())
             .env_remove("NOTIFY_SOCKET")
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

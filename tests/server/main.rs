@@ -465,3 +465,77 @@ fn dev_mode_formats_once_and_serves() {
     again.signal(libc::SIGTERM);
     assert!(again.wait_exit(Duration::from_secs(10)).success());
 }
+
+#[test]
+fn systemd_notify_ready_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = NodePorts::allocate();
+    let config = write_config(dir.path(), &combined_config(dir.path(), 1, ports));
+    format_dir(&config);
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(START)).unwrap();
+    let mut node = Kraftd::spawn(
+        &["server", "-c", config.to_str().unwrap()],
+        dir.path().join("kraftd.log"),
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("READY=1 notification");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
+    // READY is sent only after the listeners are bound.
+    assert!(TcpStream::connect(ports.broker_addr()).is_ok());
+    node.signal(libc::SIGTERM);
+    let n = socket.recv(&mut buf).expect("STOPPING=1 notification");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
+    assert!(node.wait_exit(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn otlp_export_sends_request_spans_to_the_collector() {
+    use std::net::TcpListener;
+    let collector = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", collector.local_addr().unwrap());
+    let received = std::thread::spawn(move || {
+        let (mut s, _) = collector.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        String::from_utf8_lossy(&head).into_owned()
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let ports = NodePorts::allocate();
+    let text = format!(
+        "{}kraftd.otlp.endpoint={endpoint}\n",
+        combined_config(dir.path(), 1, ports)
+    );
+    let config = write_config(dir.path(), &text);
+    format_dir(&config);
+    let mut node = Kraftd::spawn(
+        &["server", "-c", config.to_str().unwrap()],
+        dir.path().join("kraftd.log"),
+        &[],
+    );
+    node.wait_healthy(ports.http_addr(), START);
+    let mut s = connect(ports.broker_addr());
+    s.write_all(&api_versions_request(0, 1)).unwrap();
+    assert_eq!(read_api_versions_v0(&mut s).1, 0);
+    // Shutdown flushes the batch exporter.
+    node.signal(libc::SIGTERM);
+    assert!(
+        node.wait_exit(Duration::from_secs(15)).success(),
+        "{}",
+        node.log_text()
+    );
+    let head = received.join().unwrap();
+    assert!(head.starts_with("POST /v1/traces"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("application/x-protobuf"),
+        "{head}"
+    );
+}
