@@ -77,8 +77,12 @@ fn units_never_format_storage_automatically() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd/kraftd@.service"),
     )
     .unwrap();
+    let directives: String = service
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
     assert!(
-        !service.contains("storage format"),
+        !directives.contains("storage format"),
         "kraftd@.service must not format"
     );
     assert!(service.contains("Type=notify"));
