@@ -10,8 +10,8 @@ pub const MIN_REQUEST_SIZE: i32 = 8;
 pub enum FrameError {
     #[error("negative frame size {0}")]
     NegativeSize(i32),
-    #[error("frame size {size} is below the {MIN_REQUEST_SIZE}-byte request header minimum")]
-    TooSmall { size: i32 },
+    #[error("frame size {size} is below the {min}-byte header minimum")]
+    TooSmall { size: i32, min: i32 },
     #[error("frame size {size} exceeds socket.request.max.bytes={max}")]
     TooLarge { size: i32, max: u32 },
     #[error("connection closed in the middle of a frame")]
@@ -33,11 +33,23 @@ impl FrameError {
     }
 }
 
-/// Reads one frame. `Ok(None)` on a clean end of stream between frames.
+/// The smallest response: a correlation id (4).
+pub const MIN_RESPONSE_SIZE: i32 = 4;
+
+/// Reads one request frame. `Ok(None)` on a clean end of stream between frames.
 ///
 /// The size is checked before any buffer is allocated, so an impossible size costs nothing.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
+    max_size: u32,
+) -> Result<Option<Bytes>, FrameError> {
+    read_frame_sized(reader, MIN_REQUEST_SIZE, max_size).await
+}
+
+/// Reads one frame of at least `min_size` and at most `max_size` bytes.
+pub async fn read_frame_sized<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    min_size: i32,
     max_size: u32,
 ) -> Result<Option<Bytes>, FrameError> {
     let mut size_buf = [0u8; 4];
@@ -52,8 +64,11 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if size < 0 {
         return Err(FrameError::NegativeSize(size));
     }
-    if size < MIN_REQUEST_SIZE {
-        return Err(FrameError::TooSmall { size });
+    if size < min_size {
+        return Err(FrameError::TooSmall {
+            size,
+            min: min_size,
+        });
     }
     if size as u32 > max_size {
         return Err(FrameError::TooLarge {
@@ -95,7 +110,7 @@ mod tests {
         ));
         assert!(matches!(
             read(&3i32.to_be_bytes(), 100).await,
-            Err(FrameError::TooSmall { size: 3 })
+            Err(FrameError::TooSmall { size: 3, .. })
         ));
         assert!(matches!(
             read(&i32::MAX.to_be_bytes(), 100).await,

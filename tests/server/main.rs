@@ -539,3 +539,42 @@ fn otlp_export_sends_request_spans_to_the_collector() {
         "{head}"
     );
 }
+
+#[test]
+fn typed_client_negotiates_every_api_versions_version() {
+    use kafka_protocol::messages::ApiVersionsRequest;
+    use kafka_protocol::protocol::StrBytes;
+    use kraftd::network::client::KafkaConnection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_node, ports) = start_node(dir.path());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for addr in [ports.broker_addr(), ports.controller_addr()] {
+            let mut conn = KafkaConnection::connect(&addr.to_string(), "kraftd-test", START)
+                .await
+                .unwrap();
+            for version in 0..=4 {
+                let request = ApiVersionsRequest::default()
+                    .with_client_software_name(StrBytes::from_static_str("kraftd-test"))
+                    .with_client_software_version(StrBytes::from_static_str("1.0"));
+                let response = conn.send(&request, version, START).await.unwrap();
+                assert_eq!(response.error_code, 0, "v{version}");
+                let api = response
+                    .api_keys
+                    .iter()
+                    .find(|a| a.api_key == 18)
+                    .expect("ApiVersions listed");
+                assert_eq!((api.min_version, api.max_version), (0, 4));
+                // Nothing beyond what is served is advertised (Debian's kcat rejects extra tags).
+                assert!(
+                    response.supported_features.is_empty()
+                        && response.finalized_features.is_empty()
+                );
+            }
+        }
+    });
+}
