@@ -19,11 +19,10 @@ pub enum AppError {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Bind(std::io::Error),
-    #[error("cannot bind the observability HTTP listener {addr} (kraftd.http.listener): {source}")]
+    #[error("cannot bind the observability HTTP listener {addr} (kraftd.http.listener): {cause}")]
     HttpBind {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -60,9 +59,9 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     let http_listener =
         http::bind(config.http_listener)
             .await
-            .map_err(|source| AppError::HttpBind {
+            .map_err(|cause| AppError::HttpBind {
                 addr: config.http_listener,
-                source,
+                cause,
             })?;
     let http_addr = http_listener.local_addr().map_err(AppError::Bind)?;
 
@@ -147,6 +146,10 @@ pub async fn run(
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
+    // Handlers first: a SIGTERM right after READY=1 must start a graceful shutdown.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(AppError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(AppError::Signals)?;
     let server = start(config).await?;
     for (name, kind, addr) in &server.addresses.listeners {
         tracing::info!(listener = %name, ?kind, %addr, "listening");
@@ -159,10 +162,6 @@ pub async fn run(
     );
     on_started(&server.addresses);
     notify(sd_notify::NotifyState::Ready);
-
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(AppError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(AppError::Signals)?;
     let which = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",

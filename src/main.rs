@@ -39,6 +39,44 @@ enum Command {
     /// Storage formatting: random-uuid, format, info.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// Describe the KRaft metadata quorum (as `kafka-metadata-quorum`).
+    MetadataQuorum(MetadataQuorumArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("bootstrap").required(true).args(["bootstrap_server", "bootstrap_controller"])))]
+struct MetadataQuorumArgs {
+    /// Broker endpoints (host:port,...); the request is forwarded to the controllers.
+    #[arg(long)]
+    bootstrap_server: Option<String>,
+    /// Controller endpoints (host:port,...), asked directly.
+    #[arg(long)]
+    bootstrap_controller: Option<String>,
+    /// Request timeout in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    #[command(subcommand)]
+    command: MetadataQuorumCommand,
+}
+
+#[derive(Subcommand)]
+enum MetadataQuorumCommand {
+    /// Describe the quorum: --status or --replication.
+    Describe {
+        /// Leader, epoch, high watermark, lag and members.
+        #[arg(
+            long,
+            conflicts_with = "replication",
+            required_unless_present = "replication"
+        )]
+        status: bool,
+        /// One row per voter and observer.
+        #[arg(long)]
+        replication: bool,
+        /// Show timestamps as "N ms ago".
+        #[arg(long, requires = "replication")]
+        human_readable: bool,
+    },
 }
 
 #[derive(Args)]
@@ -127,6 +165,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("Formatted {} for a new cluster {id}.", data_dir.display());
             }
             serve(loaded, Some(data_dir))
+        }
+        Command::MetadataQuorum(args) => {
+            let bootstrap = args
+                .bootstrap_controller
+                .or(args.bootstrap_server)
+                .context("--bootstrap-server or --bootstrap-controller is required")?;
+            let timeout = std::time::Duration::from_millis(args.timeout_ms);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let view = runtime.block_on(cli::metadata_quorum::describe(&bootstrap, timeout))?;
+            let MetadataQuorumCommand::Describe {
+                status,
+                human_readable,
+                ..
+            } = args.command;
+            if status {
+                print!("{}", view.format_status());
+            } else {
+                let now = human_readable.then(|| kraftd::clock::Clock::new().wall_ms());
+                print!("{}", view.format_replication(now));
+            }
+            Ok(())
         }
         Command::Storage(StorageCommand::RandomUuid) => {
             println!("{}", cli::storage::random_uuid());

@@ -1,4 +1,5 @@
 //! The admin subcommands' implementations (argument parsing lives in `main.rs`).
 
 pub mod dev;
+pub mod metadata_quorum;
 pub mod storage;

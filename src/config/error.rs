@@ -6,11 +6,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration file {}: {source}", path.display())]
+    #[error("cannot read configuration file {}: {cause}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{}:{line}: {detail}", path.display())]
     Syntax {
@@ -21,7 +20,7 @@ pub enum ConfigError {
     #[error("malformed --override {arg:?}: expected key=value")]
     MalformedOverride { arg: String },
     #[error("cannot merge configuration sources: {0}")]
-    Merge(#[from] config::ConfigError),
+    Merge(config::ConfigError),
     #[error("missing required key `{key}`: {hint}")]
     Missing { key: &'static str, hint: String },
     #[error("invalid value {value:?} for `{key}` (from {origin}): {reason}; {allowed}")]
@@ -32,6 +31,12 @@ pub enum ConfigError {
         reason: String,
         allowed: String,
     },
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(e: config::ConfigError) -> Self {
+        ConfigError::Merge(e)
+    }
 }
 
 /// All problems found in one configuration, reported together.

@@ -121,9 +121,9 @@ pub struct PropertiesFile {
 impl PropertiesFile {
     /// Reads and parses `path`.
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Self::from_text(&text, path)
     }

@@ -16,30 +16,18 @@ const MAX_RESPONSE_BYTES: u32 = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot connect to {addr}: {cause}")]
+    Connect { addr: String, cause: std::io::Error },
     #[error("{api:?} to {addr} timed out after {timeout:?}")]
     Timeout {
         api: ApiKey,
         addr: String,
         timeout: Duration,
     },
-    #[error("I/O error talking to {addr}: {source}")]
-    Io {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("bad response frame from {addr}: {source}")]
-    Frame {
-        addr: String,
-        #[source]
-        source: FrameError,
-    },
+    #[error("I/O error talking to {addr}: {cause}")]
+    Io { addr: String, cause: std::io::Error },
+    #[error("bad response frame from {addr}: {cause}")]
+    Frame { addr: String, cause: FrameError },
     #[error("{addr} closed the connection")]
     Closed { addr: String },
     #[error("cannot encode or decode {api:?}: {reason}")]
@@ -66,16 +54,16 @@ impl KafkaConnection {
         let connect = TcpStream::connect(addr);
         let stream = match tokio::time::timeout(timeout, connect).await {
             Ok(Ok(s)) => s,
-            Ok(Err(source)) => {
+            Ok(Err(cause)) => {
                 return Err(ClientError::Connect {
                     addr: addr.to_string(),
-                    source,
+                    cause,
                 });
             }
             Err(_) => {
                 return Err(ClientError::Connect {
                     addr: addr.to_string(),
-                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+                    cause: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
                 });
             }
         };
@@ -131,16 +119,16 @@ impl KafkaConnection {
                 .get_mut()
                 .write_all(&frame)
                 .await
-                .map_err(|source| ClientError::Io {
+                .map_err(|cause| ClientError::Io {
                     addr: addr.clone(),
-                    source,
+                    cause,
                 })?;
             let response =
                 read_frame_sized(&mut self.stream, MIN_RESPONSE_SIZE, MAX_RESPONSE_BYTES)
                     .await
-                    .map_err(|source| ClientError::Frame {
+                    .map_err(|cause| ClientError::Frame {
                         addr: addr.clone(),
-                        source,
+                        cause,
                     })?;
             response.ok_or(ClientError::Closed { addr: addr.clone() })
         };

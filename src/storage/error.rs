@@ -42,17 +42,16 @@ pub enum StorageError {
         dir.display(), lock.display()
     )]
     Locked { dir: PathBuf, lock: PathBuf },
-    #[error("I/O error on {}: {source}", path.display())]
+    #[error("I/O error on {}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 impl StorageError {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StorageError {
         let path = path.into();
-        move |source| StorageError::Io { path, source }
+        move |cause| StorageError::Io { path, cause }
     }
 }

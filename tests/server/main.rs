@@ -578,3 +578,28 @@ fn typed_client_negotiates_every_api_versions_version() {
         }
     });
 }
+
+#[test]
+fn metadata_quorum_cli_reports_an_unreachable_controller() {
+    let port = free_port();
+    let (status, _, err) = run_kraftd(&[
+        "metadata-quorum",
+        "--bootstrap-controller",
+        &format!("127.0.0.1:{port}"),
+        "--timeout-ms",
+        "2000",
+        "describe",
+        "--status",
+    ]);
+    assert!(!status.success());
+    assert!(
+        err.contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{err}"
+    );
+    let (status, _, err) = run_kraftd(&["metadata-quorum", "describe", "--status"]);
+    assert!(!status.success());
+    assert!(
+        err.contains("--bootstrap-server") && err.contains("--bootstrap-controller"),
+        "{err}"
+    );
+}
