@@ -1,5 +1,6 @@
 //! The admin subcommands' implementations (argument parsing lives in `main.rs`).
 
+pub mod args;
 pub mod dev;
 pub mod metadata_quorum;
 pub mod storage;

@@ -1,0 +1,108 @@
+//! Command-line arguments of `kraftd` (clap). Kept in the library so that tests can check
+//! that every command the runbooks document parses.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "kraftd",
+    version,
+    about = "A Kafka-compatible streaming server with a KRaft metadata quorum"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a server with the roles in `process.roles`.
+    Server(ConfigArgs),
+    /// Run a single-node broker + controller for development, formatting ./data on first run.
+    Dev {
+        /// Where logs and metadata live.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Print the effective dev configuration and exit.
+        #[arg(long)]
+        print_config: bool,
+        /// Override a configuration key (repeatable): --override key=value.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Storage formatting: random-uuid, format, info.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+    /// Describe the KRaft metadata quorum (as `kafka-metadata-quorum`).
+    MetadataQuorum(MetadataQuorumArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("bootstrap").required(true).args(["bootstrap_server", "bootstrap_controller"])))]
+pub struct MetadataQuorumArgs {
+    /// Broker endpoints (host:port,...); the request is forwarded to the controllers.
+    #[arg(long)]
+    pub bootstrap_server: Option<String>,
+    /// Controller endpoints (host:port,...), asked directly.
+    #[arg(long)]
+    pub bootstrap_controller: Option<String>,
+    /// Request timeout in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    #[command(subcommand)]
+    pub command: MetadataQuorumCommand,
+}
+
+#[derive(Subcommand)]
+pub enum MetadataQuorumCommand {
+    /// Describe the quorum: --status or --replication.
+    Describe {
+        /// Leader, epoch, high watermark, lag and members.
+        #[arg(
+            long,
+            conflicts_with = "replication",
+            required_unless_present = "replication"
+        )]
+        status: bool,
+        /// One row per voter and observer.
+        #[arg(long)]
+        replication: bool,
+        /// Show timestamps as "N ms ago".
+        #[arg(long, requires = "replication")]
+        human_readable: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct ConfigArgs {
+    /// The server.properties file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Override a configuration key (repeatable): --override key=value.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum StorageCommand {
+    /// Print a new random cluster id.
+    RandomUuid,
+    /// Write meta.properties and the bootstrap checkpoint into every log directory.
+    Format {
+        /// The cluster id (from `kraftd storage random-uuid`).
+        #[arg(short = 't', long = "cluster-id")]
+        cluster_id: String,
+        /// Skip directories that are already formatted instead of failing.
+        #[arg(short = 'g', long)]
+        ignore_formatted: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Show the state of every log directory.
+    Info {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
