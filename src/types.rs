@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(t.plus(Duration::from_millis(5)), MonoTime(15));
         assert_eq!(MonoTime(3).since(t), Duration::ZERO);
         assert_eq!(t.since(MonoTime(4)), Duration::from_millis(6));
-        assert_eq!(MonoTime(u64::MAX).plus(Duration::from_secs(1)), MonoTime(u64::MAX));
+        assert_eq!(
+            MonoTime(u64::MAX).plus(Duration::from_secs(1)),
+            MonoTime(u64::MAX)
+        );
     }
 
     #[test]
