@@ -749,6 +749,9 @@ impl<L: RaftLog> RaftCore<L> {
     }
 
     fn leave_role(&mut self) {
+        // Answers to requests of the old role are of no use to the new one (and would block
+        // the new role's requests to the same peers until they time out).
+        self.inflight.clear();
         if let Role::Leader(l) = &mut self.role {
             let parked = std::mem::take(&mut l.parked);
             for p in parked {

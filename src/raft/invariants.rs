@@ -376,6 +376,13 @@ impl CommittedHistory {
         }
     }
 
+    /// Forgets batches and states below `offset` (no node can observe them again: every log
+    /// and snapshot starts at or above it). Keeps long soak runs bounded in memory.
+    pub fn prune_below(&mut self, offset: Offset) {
+        self.batches = self.batches.split_off(&offset);
+        self.snapshots = self.snapshots.split_off(&offset);
+    }
+
     /// Records the state digest of a snapshot (or of applied state) at `end_offset`.
     pub fn observe_state(
         &mut self,

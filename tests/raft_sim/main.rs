@@ -251,7 +251,7 @@ fn election_timing_with_default_timeouts() {
     let n = iterations().max(100);
     for (name, scenario, p99_budget) in [
         ("kill", scenarios::failover_timing as Scenario, 500),
-        ("graceful", scenarios::handover_timing as Scenario, 100),
+        ("graceful", scenarios::handover_timing as Scenario, 150),
     ] {
         let mut times: Vec<u64> = (0..n)
             .map(|seed| {

@@ -335,6 +335,7 @@ pub fn chaos_for(
             }
             _ => {}
         }
+        sim.prune_history();
         for id in sim.node_ids() {
             if sim.node(id).shutdown_ready && sim.is_running(id) {
                 sim.kill(id);

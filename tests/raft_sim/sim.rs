@@ -789,6 +789,28 @@ impl Sim {
         Ok(())
     }
 
+    /// Drops committed history no node can observe again (bounded memory for soak runs).
+    pub fn prune_history(&mut self) {
+        let floor = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let log = n
+                    .core
+                    .as_ref()
+                    .map(|c| c.log())
+                    .or(n.down_log.as_ref())
+                    .unwrap();
+                let snap = log
+                    .earliest_snapshot()
+                    .map_or(log.start_offset(), |s| s.offset);
+                log.start_offset().min(snap).min(n.sm.applied)
+            })
+            .min()
+            .unwrap_or(Offset(0));
+        self.history.prune_below(floor);
+    }
+
     pub fn describe(&self) -> String {
         let mut s = String::new();
         for n in &self.nodes {
