@@ -20,6 +20,7 @@ pub mod network;
 pub mod observability;
 pub mod protocol;
 pub mod raft;
+pub mod raft_io;
 pub mod shutdown;
 pub mod storage;
 pub mod types;

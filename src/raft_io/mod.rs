@@ -1,0 +1,6 @@
+//! The tokio shell around the sans-IO raft core: wire mapping of KRaft RPCs to Kafka protocol
+//! messages, the metadata log's on-disk and on-wire batch format, and (as it lands) the driver,
+//! transport and stores.
+
+pub mod codec;
+pub mod wire;
