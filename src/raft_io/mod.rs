@@ -3,4 +3,5 @@
 //! transport and stores.
 
 pub mod codec;
+pub mod quorum_state_store;
 pub mod wire;
