@@ -1,11 +1,16 @@
 //! Routing of decoded requests to handlers, per listener kind.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, BeginQuorumEpochRequest, DescribeClusterRequest,
+    DescribeQuorumRequest, EndQuorumEpochRequest, FetchRequest, FetchSnapshotRequest,
+    ResponseHeader, VoteRequest,
+};
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 
 use crate::protocol::api_versions::{self, ApiTable};
 use crate::protocol::request::{self, RequestError, RequestHead};
+use crate::raft_io::endpoint::{EndpointError, RaftEndpoint};
 
 /// Which kind of listener a connection arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,15 +28,39 @@ pub struct EncodedResponse {
 }
 
 /// Dispatches requests for one listener.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Dispatcher {
     kind: ListenerKind,
     apis: ApiTable,
+    raft: Option<RaftEndpoint>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("kind", &self.kind)
+            .field("apis", &self.apis)
+            .field("raft", &self.raft.is_some())
+            .finish()
+    }
 }
 
 impl Dispatcher {
     pub fn new(kind: ListenerKind, apis: ApiTable) -> Dispatcher {
-        Dispatcher { kind, apis }
+        Dispatcher {
+            kind,
+            apis,
+            raft: None,
+        }
+    }
+
+    /// A controller listener that serves the KRaft APIs through `raft`.
+    pub fn controller(apis: ApiTable, raft: RaftEndpoint) -> Dispatcher {
+        Dispatcher {
+            kind: ListenerKind::Controller,
+            apis,
+            raft: Some(raft),
+        }
     }
 
     pub fn kind(&self) -> ListenerKind {
@@ -57,6 +86,105 @@ impl Dispatcher {
                     0,
                 )
             }
+            key => match &self.raft {
+                Some(raft) => self.handle_raft(raft, head, key).await,
+                None => Err(RequestError::UnsupportedApi { api: key }),
+            },
+        }
+    }
+
+    async fn handle_raft(
+        &self,
+        raft: &RaftEndpoint,
+        head: &RequestHead,
+        key: ApiKey,
+    ) -> Result<EncodedResponse, RequestError> {
+        let corr = head.header.correlation_id;
+        let v = head.api_version;
+        let failed = |e: EndpointError| RequestError::Malformed {
+            api: key,
+            version: v,
+            reason: e.to_string(),
+        };
+        match key {
+            ApiKey::Vote => {
+                let r: VoteRequest = request::decode_body(head)?;
+                let resp = raft.vote(&r).await.map_err(failed)?;
+                let code = first_error(
+                    resp.error_code,
+                    resp.topics
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map(|p| p.error_code),
+                );
+                encode(corr, key, v, &resp, code)
+            }
+            ApiKey::BeginQuorumEpoch => {
+                let r: BeginQuorumEpochRequest = request::decode_body(head)?;
+                let resp = raft.begin_quorum_epoch(&r).await.map_err(failed)?;
+                let code = first_error(
+                    resp.error_code,
+                    resp.topics
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map(|p| p.error_code),
+                );
+                encode(corr, key, v, &resp, code)
+            }
+            ApiKey::EndQuorumEpoch => {
+                let r: EndQuorumEpochRequest = request::decode_body(head)?;
+                let resp = raft.end_quorum_epoch(&r).await.map_err(failed)?;
+                let code = first_error(
+                    resp.error_code,
+                    resp.topics
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map(|p| p.error_code),
+                );
+                encode(corr, key, v, &resp, code)
+            }
+            ApiKey::Fetch => {
+                let r: FetchRequest = request::decode_body(head)?;
+                let wall = crate::clock::Clock::new().wall_ms();
+                let resp = raft.fetch(&r, wall).await.map_err(failed)?;
+                let code = first_error(
+                    resp.error_code,
+                    resp.responses
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map(|p| p.error_code),
+                );
+                encode(corr, key, v, &resp, code)
+            }
+            ApiKey::FetchSnapshot => {
+                let r: FetchSnapshotRequest = request::decode_body(head)?;
+                let resp = raft.fetch_snapshot(&r).await.map_err(failed)?;
+                let code = first_error(
+                    resp.error_code,
+                    resp.topics
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map(|p| p.error_code),
+                );
+                encode(corr, key, v, &resp, code)
+            }
+            ApiKey::DescribeQuorum => {
+                let r: DescribeQuorumRequest = request::decode_body(head)?;
+                let resp = raft.describe_quorum(&r, v).await.map_err(failed)?;
+                let code = first_error(
+                    resp.error_code,
+                    resp.topics
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map(|p| p.error_code),
+                );
+                encode(corr, key, v, &resp, code)
+            }
+            ApiKey::DescribeCluster => {
+                let r: DescribeClusterRequest = request::decode_body(head)?;
+                let resp = raft.describe_cluster(&r).await;
+                encode(corr, key, v, &resp, resp.error_code)
+            }
             other => Err(RequestError::UnsupportedApi { api: other }),
         }
     }
@@ -74,6 +202,15 @@ impl Dispatcher {
             &response,
             crate::protocol::error_code::UNSUPPORTED_VERSION,
         )
+    }
+}
+
+/// The top-level error code, else the first partition's.
+fn first_error(top: i16, partition: Option<i16>) -> i16 {
+    if top != 0 {
+        top
+    } else {
+        partition.unwrap_or(0)
     }
 }
 

@@ -3,5 +3,8 @@
 //! transport and stores.
 
 pub mod codec;
+pub mod driver;
+pub mod endpoint;
+pub mod peer;
 pub mod quorum_state_store;
 pub mod wire;

@@ -1,0 +1,463 @@
+//! The raft driver: the only owner of a [`RaftCore`]. It turns inbound RPCs, proposals,
+//! responses and timers into [`Input`]s, steps the core, and executes the [`Output`]s **in
+//! order**: `PersistQuorumState` and `FlushLog` are durable before any `Send` of the same step
+//! is handed to the network (they precede them in the output list and are executed
+//! synchronously). The loop runs on its own thread with a current-thread runtime, so an fsync
+//! never stalls the network runtime; outbound RPCs run as one task per peer on the network
+//! runtime (one request in flight per peer, as the core expects).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::peer::{PeerRequest, peer_task};
+use super::quorum_state_store::QuorumStateStore;
+use crate::clock::Clock;
+use crate::raft::messages::{self as rm, DescribeQuorumResponse};
+use crate::raft::{Input, Output, RaftCore, RaftLog, RaftStatus};
+use crate::types::{Epoch, MonoTime, NodeId, Offset};
+
+/// Events the driver loop consumes.
+enum Event {
+    /// A request from another node; `reply` receives the core's answer.
+    Inbound {
+        from: NodeId,
+        request: rm::Request,
+        reply: oneshot::Sender<rm::Response>,
+    },
+    /// The response of a peer to one of our requests.
+    PeerResponse {
+        from: NodeId,
+        correlation_id: u64,
+        response: rm::Response,
+    },
+    Append {
+        epoch: Epoch,
+        records: Vec<Bytes>,
+        reply: oneshot::Sender<Result<(Offset, Offset), AppendError>>,
+    },
+    DescribeQuorum {
+        reply: oneshot::Sender<DescribeQuorumResponse>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+        deadline: Instant,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    #[error("this node is not the leader of epoch {0}")]
+    NotLeader(Epoch),
+    #[error("the raft driver has stopped")]
+    Stopped,
+}
+
+/// What the driver reports to the rest of the process after every step.
+#[derive(Debug, Clone)]
+pub struct DriverStatus {
+    pub raft: RaftStatus,
+    /// Commit latencies observed since the last report (append on this leader → committed).
+    pub commit_latencies: Vec<Duration>,
+}
+
+/// A cloneable handle to a running driver.
+#[derive(Clone)]
+pub struct RaftHandle {
+    events: mpsc::Sender<Event>,
+    status: watch::Receiver<DriverStatus>,
+    committed: watch::Receiver<Option<Offset>>,
+    clock: Clock,
+}
+
+/// Where the peers of this node listen (controller listener of each voter).
+pub type PeerAddresses = BTreeMap<NodeId, String>;
+
+/// Settings of the IO around the core.
+#[derive(Debug, Clone)]
+pub struct DriverSettings {
+    pub peers: PeerAddresses,
+    /// Timeout of one outbound RPC (long-poll fetches add their max wait).
+    pub request_timeout: Duration,
+    pub client_id: String,
+}
+
+const EVENT_QUEUE: usize = 4096;
+
+/// Starts the driver for `core`. Outbound RPC tasks are spawned on `network`.
+pub fn spawn<L>(
+    core: RaftCore<L>,
+    store: QuorumStateStore,
+    settings: DriverSettings,
+    clock: Clock,
+    network: tokio::runtime::Handle,
+) -> (RaftHandle, std::thread::JoinHandle<()>)
+where
+    L: RaftLog + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+    let initial = DriverStatus {
+        raft: core.status(),
+        commit_latencies: Vec::new(),
+    };
+    let (status_tx, status_rx) = watch::channel(initial);
+    let (committed_tx, committed_rx) = watch::channel(core.high_watermark());
+    let handle = RaftHandle {
+        events: tx.clone(),
+        status: status_rx,
+        committed: committed_rx,
+        clock,
+    };
+    let thread = std::thread::Builder::new()
+        .name("kraftd-raft".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("raft driver runtime");
+            let driver = Driver {
+                core,
+                store,
+                settings,
+                clock,
+                network,
+                events_tx: tx,
+                status_tx,
+                committed_tx,
+                peers: BTreeMap::new(),
+                pending_inbound: BTreeMap::new(),
+                next_inbound_id: 1,
+                appends: VecDeque::new(),
+                pending_append: None,
+                shutdown: None,
+            };
+            rt.block_on(driver.run(rx));
+        })
+        .expect("spawn the raft driver thread");
+    (handle, thread)
+}
+
+impl RaftHandle {
+    /// Hands a request from `from` to the core and waits for its answer. `None` when the core
+    /// dropped it (e.g. it is shutting down) or the driver stopped.
+    pub async fn request(&self, from: NodeId, request: rm::Request) -> Option<rm::Response> {
+        let (reply, rx) = oneshot::channel();
+        self.events
+            .send(Event::Inbound {
+                from,
+                request,
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// The leader's DescribeQuorum answer (an error kind on a non-leader).
+    pub async fn describe_quorum(&self) -> Option<DescribeQuorumResponse> {
+        let (reply, rx) = oneshot::channel();
+        self.events
+            .send(Event::DescribeQuorum { reply })
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// Appends one batch of record values as the leader of `epoch`; returns its first and
+    /// last offsets. Commitment is reported through [`RaftHandle::committed`].
+    pub async fn append(
+        &self,
+        epoch: Epoch,
+        records: Vec<Bytes>,
+    ) -> Result<(Offset, Offset), AppendError> {
+        let (reply, rx) = oneshot::channel();
+        self.events
+            .send(Event::Append {
+                epoch,
+                records,
+                reply,
+            })
+            .await
+            .map_err(|_| AppendError::Stopped)?;
+        rx.await.map_err(|_| AppendError::Stopped)?
+    }
+
+    /// The latest status (updated after every step).
+    pub fn status(&self) -> watch::Receiver<DriverStatus> {
+        self.status.clone()
+    }
+
+    /// The high watermark as it advances.
+    pub fn committed(&self) -> watch::Receiver<Option<Offset>> {
+        self.committed.clone()
+    }
+
+    /// Converts a core time to milliseconds since the Unix epoch (for DescribeQuorum).
+    pub fn wall_ms(&self, t: MonoTime) -> i64 {
+        let now = self.clock.now();
+        self.clock.wall_ms() - now.since(t).as_millis() as i64
+    }
+
+    /// Graceful shutdown: a leader resigns and hands over (EndQuorumEpoch) before the loop
+    /// ends; returns when the driver stopped or `timeout` passed.
+    pub async fn shutdown(&self, timeout: Duration) {
+        let (reply, rx) = oneshot::channel();
+        let deadline = Instant::now() + timeout;
+        if self
+            .events
+            .send(Event::Shutdown { reply, deadline })
+            .await
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(timeout, rx).await;
+        }
+    }
+}
+
+struct Driver<L: RaftLog> {
+    core: RaftCore<L>,
+    store: QuorumStateStore,
+    settings: DriverSettings,
+    clock: Clock,
+    network: tokio::runtime::Handle,
+    events_tx: mpsc::Sender<Event>,
+    status_tx: watch::Sender<DriverStatus>,
+    committed_tx: watch::Sender<Option<Offset>>,
+    peers: BTreeMap<NodeId, mpsc::UnboundedSender<PeerRequest>>,
+    pending_inbound: BTreeMap<(NodeId, u64), oneshot::Sender<rm::Response>>,
+    next_inbound_id: u64,
+    /// Leader appends awaiting commit: (last offset, when appended).
+    appends: VecDeque<(Offset, Instant)>,
+    pending_append: Option<oneshot::Sender<Result<(Offset, Offset), AppendError>>>,
+    shutdown: Option<(oneshot::Sender<()>, Instant)>,
+}
+
+impl<L: RaftLog> Driver<L> {
+    async fn run(mut self, mut rx: mpsc::Receiver<Event>) {
+        let mut out = Vec::new();
+        let mut latencies = Vec::new();
+        loop {
+            let deadline = self.clock.instant(self.core.next_deadline());
+            let shutdown_deadline = self.shutdown.as_ref().map(|(_, d)| *d);
+            let input = tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => match self.input_for(ev) {
+                        Some(input) => input,
+                        None => continue,
+                    },
+                    None => Input::Shutdown,
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => Input::Tick,
+                _ = sleep_until_opt(shutdown_deadline) => {
+                    tracing::warn!("raft shutdown deadline passed before a hand-over completed");
+                    break;
+                }
+            };
+            let append_reply = match &input {
+                Input::Append { .. } => self.pending_append.take(),
+                _ => None,
+            };
+            out.clear();
+            self.core.step(self.clock.now(), input, &mut out);
+            let mut append_result = None;
+            let mut ready = false;
+            for o in out.drain(..) {
+                match o {
+                    Output::PersistQuorumState(state) => {
+                        if let Err(e) = self.store.write(&state) {
+                            // The vote and epoch must be durable before any send: without them
+                            // the quorum's safety is gone. Exit so systemd restarts the node.
+                            tracing::error!(error = %e, "cannot persist quorum-state; exiting");
+                            std::process::exit(70);
+                        }
+                    }
+                    Output::FlushLog { .. } => self.core.log_mut().flush(),
+                    Output::Send { to, msg } => self.send(to, msg),
+                    Output::Committed { high_watermark } => {
+                        let now = Instant::now();
+                        while let Some((last, at)) = self.appends.front() {
+                            if *last < high_watermark {
+                                latencies.push(now.duration_since(*at));
+                                self.appends.pop_front();
+                            } else {
+                                break;
+                            }
+                        }
+                        self.committed_tx.send_replace(Some(high_watermark));
+                    }
+                    Output::LeaderChanged { epoch, leader_id } => {
+                        tracing::info!(epoch = epoch.0, leader = ?leader_id.map(|l| l.0), "quorum leader changed");
+                        self.appends.clear();
+                    }
+                    Output::LeaderEpochCommitted {
+                        epoch,
+                        epoch_start_offset,
+                    } => {
+                        tracing::info!(
+                            epoch = epoch.0,
+                            epoch_start_offset = epoch_start_offset.0,
+                            "leader epoch committed"
+                        );
+                    }
+                    Output::Appended {
+                        base_offset,
+                        last_offset,
+                        ..
+                    } => {
+                        self.appends.push_back((last_offset, Instant::now()));
+                        append_result = Some(Ok((base_offset, last_offset)));
+                    }
+                    Output::AppendRejected { epoch } => {
+                        append_result = Some(Err(AppendError::NotLeader(epoch)))
+                    }
+                    Output::SnapshotCreated { id } => {
+                        tracing::info!(
+                            offset = id.offset.0,
+                            epoch = id.epoch.0,
+                            "snapshot created"
+                        );
+                    }
+                    Output::SnapshotRejected { id, reason } => {
+                        tracing::warn!(
+                            offset = id.offset.0,
+                            epoch = id.epoch.0,
+                            ?reason,
+                            "snapshot refused"
+                        );
+                    }
+                    Output::SnapshotInstalled { id } => {
+                        tracing::info!(
+                            offset = id.offset.0,
+                            epoch = id.epoch.0,
+                            "snapshot installed from the leader"
+                        );
+                    }
+                    Output::ShutdownReady => ready = true,
+                }
+            }
+            if let Some(reply) = append_reply {
+                let _ = reply.send(append_result.unwrap_or(Err(AppendError::Stopped)));
+            }
+            self.status_tx.send_replace(DriverStatus {
+                raft: self.core.status(),
+                commit_latencies: std::mem::take(&mut latencies),
+            });
+            self.pending_inbound.retain(|_, tx| !tx.is_closed());
+            if ready || (rx.is_closed() && self.shutdown.is_none()) {
+                break;
+            }
+        }
+        if let Some((reply, _)) = self.shutdown.take() {
+            let _ = reply.send(());
+        }
+        tracing::info!("raft driver stopped");
+    }
+
+    /// Turns an event into a core input, or answers it directly.
+    fn input_for(&mut self, ev: Event) -> Option<Input> {
+        match ev {
+            Event::Inbound {
+                from,
+                request,
+                reply,
+            } => {
+                let correlation_id = self.next_inbound_id;
+                self.next_inbound_id += 1;
+                self.pending_inbound.insert((from, correlation_id), reply);
+                Some(Input::Received {
+                    from,
+                    msg: rm::Message::Request {
+                        correlation_id,
+                        body: request,
+                    },
+                })
+            }
+            Event::PeerResponse {
+                from,
+                correlation_id,
+                response,
+            } => Some(Input::Received {
+                from,
+                msg: rm::Message::Response {
+                    correlation_id,
+                    body: response,
+                },
+            }),
+            Event::Append {
+                epoch,
+                records,
+                reply,
+            } => {
+                self.pending_append = Some(reply);
+                Some(Input::Append { epoch, records })
+            }
+            Event::DescribeQuorum { reply } => {
+                let _ = reply.send(self.core.describe_quorum());
+                None
+            }
+            Event::Shutdown { reply, deadline } => {
+                self.shutdown = Some((reply, deadline));
+                Some(Input::Shutdown)
+            }
+        }
+    }
+
+    fn send(&mut self, to: NodeId, msg: rm::Message) {
+        match msg {
+            rm::Message::Response {
+                correlation_id,
+                body,
+            } => {
+                if let Some(reply) = self.pending_inbound.remove(&(to, correlation_id)) {
+                    let _ = reply.send(body);
+                }
+            }
+            rm::Message::Request {
+                correlation_id,
+                body,
+            } => {
+                let Some(addr) = self.settings.peers.get(&to).cloned() else {
+                    tracing::debug!(to = to.0, "no address for node; request dropped");
+                    return;
+                };
+                let queue = self.peers.entry(to).or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let events = self.events_tx.clone();
+                    self.network.spawn(peer_task(
+                        to,
+                        addr,
+                        self.settings.client_id.clone(),
+                        self.settings.request_timeout,
+                        rx,
+                        move |from, correlation_id, response| {
+                            let events = events.clone();
+                            async move {
+                                let _ = events
+                                    .send(Event::PeerResponse {
+                                        from,
+                                        correlation_id,
+                                        response,
+                                    })
+                                    .await;
+                            }
+                        },
+                    ));
+                    tx
+                });
+                let _ = queue.send(PeerRequest {
+                    correlation_id,
+                    request: body,
+                });
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
