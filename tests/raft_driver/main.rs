@@ -1,0 +1,204 @@
+//! The raft driver over real TCP on loopback: three in-process voters (in-memory logs) elect a
+//! leader through the controller listener's Kafka-protocol RPCs, commit appended records, answer
+//! DescribeQuorum as `kraftd metadata-quorum` expects, and hand leadership over on graceful
+//! shutdown.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kraftd::cli::metadata_quorum;
+use kraftd::clock::Clock;
+use kraftd::config::{HostPort, Listener};
+use kraftd::network::{BoundListener, Dispatcher};
+use kraftd::observability::Metrics;
+use kraftd::raft::{MemLog, RaftConfig, RaftCore, StateKind};
+use kraftd::raft_io::driver::{self, DriverSettings, RaftHandle};
+use kraftd::raft_io::endpoint::{self, ControllerNode, RaftEndpoint};
+use kraftd::raft_io::quorum_state_store::QuorumStateStore;
+use kraftd::shutdown::Shutdown;
+use kraftd::types::NodeId;
+use rand::SeedableRng;
+
+const CLUSTER: &str = "MkU3OEVBNTcwNTJENDM2Qk";
+
+struct Voter {
+    id: NodeId,
+    handle: RaftHandle,
+    listener_shutdown: Shutdown,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_voters(n: i32) -> (Vec<Voter>, BTreeMap<NodeId, String>) {
+    let ports: Vec<u16> = (0..n).map(|_| common::free_port()).collect();
+    let ids: Vec<NodeId> = (1..=n).map(NodeId).collect();
+    let peers: BTreeMap<NodeId, String> = ids
+        .iter()
+        .zip(&ports)
+        .map(|(id, p)| (*id, format!("127.0.0.1:{p}")))
+        .collect();
+    let controllers: Vec<ControllerNode> = ids
+        .iter()
+        .zip(&ports)
+        .map(|(id, p)| ControllerNode {
+            id: *id,
+            listener: "CONTROLLER".into(),
+            host: "127.0.0.1".into(),
+            port: *p,
+        })
+        .collect();
+    let clock = Clock::new();
+    let mut voters = Vec::new();
+    for (id, port) in ids.iter().zip(&ports) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RaftConfig::new(*id, CLUSTER, ids.clone());
+        let core = RaftCore::new(
+            cfg,
+            MemLog::new(),
+            None,
+            rand_chacha::ChaCha8Rng::seed_from_u64(id.0 as u64),
+            clock.now(),
+        )
+        .unwrap();
+        let store = QuorumStateStore::new(dir.path(), ids.clone());
+        let settings = DriverSettings {
+            peers: peers.clone(),
+            request_timeout: Duration::from_millis(500),
+            client_id: format!("raft-{}", id.0),
+        };
+        let (handle, _thread) = driver::spawn(
+            core,
+            store,
+            settings,
+            clock,
+            tokio::runtime::Handle::current(),
+        );
+        let dispatcher = Dispatcher::controller(
+            endpoint::controller_apis(),
+            RaftEndpoint {
+                handle: handle.clone(),
+                cluster_id: CLUSTER.into(),
+                controllers: controllers.clone(),
+            },
+        );
+        let listener = BoundListener::bind(
+            &Listener {
+                name: "CONTROLLER".into(),
+                address: HostPort {
+                    host: "127.0.0.1".into(),
+                    port: *port,
+                },
+            },
+            dispatcher,
+        )
+        .await
+        .unwrap();
+        let listener_shutdown = Shutdown::new();
+        tokio::spawn(listener.serve(100 << 20, Metrics::new(), listener_shutdown.signal()));
+        voters.push(Voter {
+            id: *id,
+            handle,
+            listener_shutdown,
+            _dir: dir,
+        });
+    }
+    (voters, peers)
+}
+
+/// Waits until every voter in `live` agrees on one leader among them; returns it.
+async fn agreed_leader(live: &[&Voter], timeout: Duration) -> NodeId {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let statuses: Vec<_> = live
+            .iter()
+            .map(|v| v.handle.status().borrow().raft.clone())
+            .collect();
+        let leaders: Vec<_> = statuses
+            .iter()
+            .filter(|s| s.state == StateKind::Leader)
+            .collect();
+        if let [leader] = leaders.as_slice()
+            && leader.epoch_committed
+            && statuses
+                .iter()
+                .all(|s| s.leader_id == Some(leader.node_id) && s.epoch == leader.epoch)
+        {
+            return leader.node_id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no agreed leader after {timeout:?}: {statuses:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_voters_elect_commit_describe_and_hand_over() {
+    let (voters, peers) = start_voters(3).await;
+    let all: Vec<&Voter> = voters.iter().collect();
+    let leader = agreed_leader(&all, Duration::from_secs(20)).await;
+    let lv = voters.iter().find(|v| v.id == leader).unwrap();
+    let epoch = lv.handle.status().borrow().raft.epoch;
+
+    // Appends on the leader commit on every voter.
+    let mut last = None;
+    for i in 0..20 {
+        let (_, l) = lv
+            .handle
+            .append(epoch, vec![Bytes::from(format!("record-{i}"))])
+            .await
+            .unwrap();
+        last = Some(l);
+    }
+    let last = last.unwrap();
+    for v in &voters {
+        let mut committed = v.handle.committed();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            committed.wait_for(|hw| hw.is_some_and(|hw| hw > last)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("node {} did not commit offset {}", v.id.0, last.0))
+        .unwrap();
+    }
+    // A follower refuses appends.
+    let follower = voters.iter().find(|v| v.id != leader).unwrap();
+    assert!(
+        follower
+            .handle
+            .append(epoch, vec![Bytes::from_static(b"x")])
+            .await
+            .is_err()
+    );
+
+    // DescribeQuorum through any voter reaches the leader (NOT_LEADER hint followed).
+    let view = metadata_quorum::describe(&peers[&follower.id], Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(view.cluster_id, CLUSTER);
+    assert_eq!(view.leader_id, leader.0);
+    assert_eq!(view.voters.len(), 3);
+    assert!(view.high_watermark > last.0);
+    assert!(
+        view.format_status()
+            .contains(&format!("LeaderId:               {}", leader.0))
+    );
+
+    // Graceful shutdown of the leader hands leadership to another voter quickly.
+    let started = Instant::now();
+    lv.handle.shutdown(Duration::from_secs(5)).await;
+    lv.listener_shutdown.trigger();
+    let rest: Vec<&Voter> = voters.iter().filter(|v| v.id != leader).collect();
+    let new_leader = agreed_leader(&rest, Duration::from_secs(20)).await;
+    assert_ne!(new_leader, leader);
+    eprintln!("graceful hand-over took {:?}", started.elapsed());
+
+    for v in &voters {
+        v.handle.shutdown(Duration::from_secs(2)).await;
+        v.listener_shutdown.trigger();
+    }
+}
