@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The kind of a metric as Prometheus types it.
@@ -66,6 +67,42 @@ impl Builder {
             .expect("metric names are unique and valid");
     }
 
+    fn int_gauge(&mut self, name: &str, help: &str) -> IntGauge {
+        self.record(name, MetricKind::Gauge, &[], help);
+        let g = IntGauge::new(name, help).expect("valid gauge");
+        self.register(g.clone());
+        g
+    }
+
+    fn float_gauge(&mut self, name: &str, help: &str) -> Gauge {
+        self.record(name, MetricKind::Gauge, &[], help);
+        let g = Gauge::new(name, help).expect("valid gauge");
+        self.register(g.clone());
+        g
+    }
+
+    fn float_gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        self.record(name, MetricKind::Gauge, labels, help);
+        let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
+        self.register(g.clone());
+        g
+    }
+
+    fn counter(&mut self, name: &str, help: &str) -> IntCounter {
+        self.record(name, MetricKind::Counter, &[], help);
+        let c = IntCounter::new(name, help).expect("valid counter");
+        self.register(c.clone());
+        c
+    }
+
+    fn histogram(&mut self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+        self.record(name, MetricKind::Histogram, &[], help);
+        let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+            .expect("valid histogram");
+        self.register(h.clone());
+        h
+    }
+
     fn gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
         self.record(name, MetricKind::Gauge, labels, help);
         let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
@@ -110,6 +147,152 @@ pub struct Metrics {
     pub network_request_errors: IntCounterVec,
     pub network_request_duration: HistogramVec,
     pub network_malformed_requests: IntCounterVec,
+    pub raft: RaftMetrics,
+}
+
+/// The KRaft quorum as this node sees it (`kafka.server:type=raft-metrics` in Kafka).
+#[derive(Clone)]
+pub struct RaftMetrics {
+    pub state: IntGaugeVec,
+    pub leader_id: IntGauge,
+    pub leader_known: IntGauge,
+    pub epoch: IntGauge,
+    pub high_watermark: IntGauge,
+    pub log_start_offset: IntGauge,
+    pub log_end_offset: IntGauge,
+    pub voters: IntGauge,
+    pub commit_latency: Histogram,
+    pub elections: IntCounter,
+    pub election_duration: Histogram,
+    pub fetch_timeouts: IntCounter,
+    pub election_timeouts: IntCounter,
+    pub check_quorum_resignations: IntCounter,
+    pub append_records: IntCounter,
+    pub fetch_records: IntCounter,
+    pub snapshots_installed: IntCounter,
+    pub follower_lag: IntGaugeVec,
+    pub follower_last_caught_up_age: GaugeVec,
+    pub max_follower_lag: IntGauge,
+    pub max_follower_lag_seconds: Gauge,
+}
+
+/// Every value of `kafka_raft_state{state}`.
+pub const RAFT_STATES: &[&str] = &[
+    "leader",
+    "follower",
+    "candidate",
+    "prospective",
+    "voted",
+    "unattached",
+    "resigned",
+    "observer",
+];
+
+/// Buckets for quorum commit and election latencies, in seconds (1 ms … 30 s).
+const QUORUM_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+impl RaftMetrics {
+    fn register(b: &mut Builder) -> RaftMetrics {
+        let m = RaftMetrics {
+            state: b.gauge_vec(
+                "kafka_raft_state",
+                "1 for this node's current KRaft state, 0 for the others (JMX: kafka.server:type=raft-metrics,name=current-state).",
+                &["state"],
+            ),
+            leader_id: b.int_gauge(
+                "kafka_raft_leader_id",
+                "Node id of the quorum leader this node knows, -1 when none (JMX: kafka.server:type=raft-metrics,name=current-leader).",
+            ),
+            leader_known: b.int_gauge(
+                "kafka_raft_leader_known",
+                "1 when this node knows a quorum leader for the current epoch, else 0.",
+            ),
+            epoch: b.int_gauge(
+                "kafka_raft_epoch",
+                "Current quorum epoch (JMX: kafka.server:type=raft-metrics,name=current-epoch).",
+            ),
+            high_watermark: b.int_gauge(
+                "kafka_raft_high_watermark",
+                "Metadata log high watermark known to this node, -1 when unknown (JMX: kafka.server:type=raft-metrics,name=high-watermark).",
+            ),
+            log_start_offset: b.int_gauge(
+                "kafka_raft_log_start_offset",
+                "First offset retained in this node's metadata log.",
+            ),
+            log_end_offset: b.int_gauge(
+                "kafka_raft_log_end_offset",
+                "End offset of this node's metadata log (JMX: kafka.server:type=raft-metrics,name=log-end-offset).",
+            ),
+            voters: b.int_gauge(
+                "kafka_raft_voters",
+                "Number of voters in the quorum's voter set.",
+            ),
+            commit_latency: b.histogram(
+                "kafka_raft_commit_latency_seconds",
+                "Time from appending a batch on the quorum leader to its commit (JMX: kafka.server:type=raft-metrics,name=commit-latency-avg).",
+                QUORUM_BUCKETS,
+            ),
+            elections: b.counter(
+                "kafka_raft_elections_total",
+                "Elections this node started as a candidate.",
+            ),
+            election_duration: b.histogram(
+                "kafka_raft_election_duration_seconds",
+                "Time from this node's election timeout to a known leader (JMX: kafka.server:type=raft-metrics,name=election-latency-avg).",
+                QUORUM_BUCKETS,
+            ),
+            fetch_timeouts: b.counter(
+                "kafka_raft_fetch_timeouts_total",
+                "Times this follower heard nothing from the leader within controller.quorum.fetch.timeout.ms.",
+            ),
+            election_timeouts: b.counter(
+                "kafka_raft_election_timeouts_total",
+                "Times an election of this node timed out without a result.",
+            ),
+            check_quorum_resignations: b.counter(
+                "kafka_raft_check_quorum_resignations_total",
+                "Times this leader resigned because a majority stopped fetching from it.",
+            ),
+            append_records: b.counter(
+                "kafka_raft_append_records_total",
+                "Records appended to the metadata log by this node as leader (JMX: kafka.server:type=raft-metrics,name=append-records-rate).",
+            ),
+            fetch_records: b.counter(
+                "kafka_raft_fetch_records_total",
+                "Records this node fetched from the quorum leader (JMX: kafka.server:type=raft-metrics,name=fetch-records-rate).",
+            ),
+            snapshots_installed: b.counter(
+                "kafka_raft_snapshots_installed_total",
+                "Snapshots this node downloaded from the leader and installed.",
+            ),
+            follower_lag: b.gauge_vec(
+                "kafka_raft_follower_lag",
+                "On the quorum leader: offsets between the leader's log end and each replica's, by replica and kind (voter or observer).",
+                &["replica_id", "kind"],
+            ),
+            follower_last_caught_up_age: b.float_gauge_vec(
+                "kafka_raft_follower_last_caught_up_age_seconds",
+                "On the quorum leader: seconds since each replica last caught up with the leader's log end.",
+                &["replica_id", "kind"],
+            ),
+            max_follower_lag: b.int_gauge(
+                "kafka_raft_max_follower_lag",
+                "On the quorum leader: the largest voter lag in offsets (kafka-metadata-quorum MaxFollowerLag).",
+            ),
+            max_follower_lag_seconds: b.float_gauge(
+                "kafka_raft_max_follower_lag_seconds",
+                "On the quorum leader: the longest time a voter has not been caught up (kafka-metadata-quorum MaxFollowerLagTimeMs).",
+            ),
+        };
+        for s in RAFT_STATES {
+            m.state.with_label_values(&[s]).set(0);
+        }
+        m.leader_id.set(-1);
+        m.high_watermark.set(-1);
+        m
+    }
 }
 
 impl Metrics {
@@ -155,6 +338,7 @@ impl Metrics {
             "Connections closed because of an undecodable, oversized or unsupported request, by listener and reason.",
             &["listener", "reason"],
         );
+        let raft = RaftMetrics::register(&mut b);
         #[cfg(target_os = "linux")]
         b.registry
             .register(Box::new(
@@ -176,6 +360,7 @@ impl Metrics {
             network_request_errors,
             network_request_duration,
             network_malformed_requests,
+            raft,
         }
     }
 

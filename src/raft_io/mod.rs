@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod driver;
 pub mod endpoint;
+pub mod metrics;
 pub mod peer;
 pub mod quorum_state_store;
 pub mod wire;

@@ -28,6 +28,7 @@ const CLUSTER: &str = "MkU3OEVBNTcwNTJENDM2Qk";
 struct Voter {
     id: NodeId,
     handle: RaftHandle,
+    metrics: Metrics,
     listener_shutdown: Shutdown,
     _dir: tempfile::TempDir,
 }
@@ -97,10 +98,18 @@ async fn start_voters(n: i32) -> (Vec<Voter>, BTreeMap<NodeId, String>) {
         .await
         .unwrap();
         let listener_shutdown = Shutdown::new();
-        tokio::spawn(listener.serve(100 << 20, Metrics::new(), listener_shutdown.signal()));
+        let metrics = Metrics::new();
+        tokio::spawn(listener.serve(100 << 20, metrics.clone(), listener_shutdown.signal()));
+        tokio::spawn(kraftd::raft_io::metrics::run(
+            handle.clone(),
+            metrics.raft.clone(),
+            clock,
+            listener_shutdown.signal(),
+        ));
         voters.push(Voter {
             id: *id,
             handle,
+            metrics,
             listener_shutdown,
             _dir: dir,
         });
@@ -136,6 +145,13 @@ async fn agreed_leader(live: &[&Voter], timeout: Duration) -> NodeId {
     }
 }
 
+/// The value of an unlabelled metric in a text exposition (NaN when absent).
+fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_voters_elect_commit_describe_and_hand_over() {
     let (voters, peers) = start_voters(3).await;
@@ -165,6 +181,28 @@ async fn three_voters_elect_commit_describe_and_hand_over() {
         .unwrap_or_else(|_| panic!("node {} did not commit offset {}", v.id.0, last.0))
         .unwrap();
     }
+    // The leader exports its quorum view; followers say they follow.
+    let text = |v: &Voter| String::from_utf8(v.metrics.render()).unwrap();
+    let leader_metrics = common::wait_for_async(Duration::from_secs(5), || {
+        let t = text(lv);
+        (t.contains("kafka_raft_state{state=\"leader\"} 1")
+            && t.contains("kafka_raft_follower_lag{kind=\"voter\"")
+            && metric_value(&t, "kafka_raft_append_records_total") >= 20.0)
+            .then_some(t)
+    })
+    .await;
+    assert!(
+        leader_metrics.contains("kafka_raft_leader_known 1"),
+        "{leader_metrics}"
+    );
+    assert!(
+        leader_metrics.contains("kafka_raft_voters 3"),
+        "{leader_metrics}"
+    );
+    assert!(
+        leader_metrics.contains("kafka_raft_commit_latency_seconds_count"),
+        "{leader_metrics}"
+    );
     // A follower refuses appends.
     let follower = voters.iter().find(|v| v.id != leader).unwrap();
     assert!(
