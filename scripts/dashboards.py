@@ -139,6 +139,7 @@ def link(title, uid):
 
 LINKS = [
     link("Cluster overview", "kraftd-cluster-overview"),
+    link("Quorum", "kraftd-quorum"),
     link("Broker", "kraftd-broker"),
 ]
 
@@ -220,10 +221,93 @@ def broker():
                      "Per-instance drill-down: process resources and request handling.", p, LINKS)
 
 
+def quorum():
+    l = Layout()
+    voter = f'kind="voter", {SEL}'
+    observer = f'kind="observer", {SEL}'
+    p = [row(l, "Quorum health")]
+    p.append(panel(l, "stat", "Active controller",
+                   "Node id of the quorum leader (`kafka_raft_leader_id` where `kafka_raft_state{state=\"leader\"}` is 1). "
+                   "Empty: no leader, see runbook KRaftQuorumLost.",
+                   "none", [(f'max(kafka_raft_leader_id{{{SEL}}} and on (instance) kafka_raft_state{{state="leader", {SEL}}} == 1)', "leader")],
+                   w=4, h=5))
+    p.append(panel(l, "stat", "Epoch",
+                   "Current quorum epoch (`kafka_raft_epoch`); it increases by one per election.",
+                   "none", [(f"max(kafka_raft_epoch{{{SEL}}})", "epoch")], w=4, h=5))
+    p.append(panel(l, "stat", "Voters up / total",
+                   "Running voters (`kafka_raft_is_voter`) against the voter set size (`kafka_raft_voters`). "
+                   "A majority is needed to commit; see KRaftQuorumAtRisk and KRaftQuorumLost.",
+                   "none", [(f"count(kafka_raft_is_voter{{{SEL}}} == 1)", "up"),
+                            (f"max(kafka_raft_voters{{{SEL}}})", "total")], w=4, h=5))
+    p.append(panel(l, "stat", "Voters caught up / total",
+                   "Voters whose last catch-up with the leader is under 5 s "
+                   "(`kafka_raft_follower_last_caught_up_age_seconds{kind=\"voter\"}`, plus the leader itself), against `kafka_raft_voters`.",
+                   "none", [(f"(count(kafka_raft_follower_last_caught_up_age_seconds{{{voter}}} < 5) or vector(0)) "
+                             f"+ count(kafka_raft_state{{state=\"leader\", {SEL}}} == 1)", "caught up"),
+                            (f"max(kafka_raft_voters{{{SEL}}})", "total")], w=4, h=5))
+    p.append(panel(l, "stat", "Max follower lag",
+                   "On the leader: the largest voter lag in offsets and in seconds "
+                   "(`kafka_raft_max_follower_lag`, `kafka_raft_max_follower_lag_seconds`).",
+                   "none", [(f"max(kafka_raft_max_follower_lag{{{SEL}}})", "offsets"),
+                            (f"max(kafka_raft_max_follower_lag_seconds{{{SEL}}})", "seconds")], w=8, h=5))
+    p.append(row(l, "Leadership"))
+    p.append(panel(l, "state-timeline", "Raft state by node",
+                   "Each node's KRaft state over time (`kafka_raft_state`): leader, follower, candidate, prospective, "
+                   "voted, unattached, resigned, observer.",
+                   "none", [(f"max by (instance, state) (kafka_raft_state{{{SEL}}}) == 1", "{{instance}} {{state}}")],
+                   w=24, h=7))
+    p.append(panel(l, "timeseries", "Leader and epoch",
+                   "Quorum leader id and epoch as each node sees them (`kafka_raft_leader_id`, `kafka_raft_epoch`).",
+                   "none", [(f"max by (instance) (kafka_raft_leader_id{{{SEL}}})", "leader seen by {{instance}}"),
+                            (f"max(kafka_raft_epoch{{{SEL}}})", "epoch")]))
+    p.append(panel(l, "timeseries", "Elections",
+                   "Elections started per node (`kafka_raft_elections_total`); several in a row: runbook KRaftFrequentElections.",
+                   "none", [(f"sum by (instance) (increase(kafka_raft_elections_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "Fetch timeouts and check-quorum resignations",
+                   "Followers that lost the leader (`kafka_raft_fetch_timeouts_total`) and leaders that lost the majority "
+                   "(`kafka_raft_check_quorum_resignations_total`).",
+                   "none", [(f"sum by (instance) (increase(kafka_raft_fetch_timeouts_total{{{SEL}}}[$__rate_interval]))", "fetch timeouts {{instance}}"),
+                            (f"sum by (instance) (increase(kafka_raft_check_quorum_resignations_total{{{SEL}}}[$__rate_interval]))", "resignations {{instance}}")]))
+    p.append(row(l, "Commits"))
+    p.append(panel(l, "heatmap", "Commit latency (heatmap)",
+                   "Distribution of append-to-commit time on the leader (`kafka_raft_commit_latency_seconds`).",
+                   "s", [(f"sum by (le) (rate(kafka_raft_commit_latency_seconds_bucket{{{SEL}}}[$__rate_interval]))", "{{le}}")],
+                   extra={"options": {"calculate": False, "yAxis": {"unit": "s"}}}))
+    p.append(panel(l, "timeseries", "Commit latency p99",
+                   "99th percentile of append-to-commit time (`kafka_raft_commit_latency_seconds`); above 500 ms: KRaftCommitLatencyHigh.",
+                   "s", [("histogram_quantile(0.99, sum by (le) "
+                          f"(rate(kafka_raft_commit_latency_seconds_bucket{{{SEL}}}[$__rate_interval])))", "p99")]))
+    p.append(panel(l, "timeseries", "High watermark vs log end offset",
+                   "Committed (`kafka_raft_high_watermark`) and written (`kafka_raft_log_end_offset`) offsets of the metadata log per node.",
+                   "none", [(f"kafka_raft_high_watermark{{{SEL}}}", "HW {{instance}}"),
+                            (f"kafka_raft_log_end_offset{{{SEL}}}", "LEO {{instance}}")]))
+    p.append(panel(l, "timeseries", "Records appended and fetched",
+                   "Metadata records appended by the leader and fetched by followers and observers per second "
+                   "(`kafka_raft_append_records_total`, `kafka_raft_fetch_records_total`).",
+                   "ops", [(f"sum by (instance) (rate(kafka_raft_append_records_total{{{SEL}}}[$__rate_interval]))", "appended {{instance}}"),
+                           (f"sum by (instance) (rate(kafka_raft_fetch_records_total{{{SEL}}}[$__rate_interval]))", "fetched {{instance}}")]))
+    p.append(row(l, "Replication to voters and observers"))
+    p.append(panel(l, "timeseries", "Per-voter lag (offsets)",
+                   "On the leader: offsets each voter is behind (`kafka_raft_follower_lag{kind=\"voter\"}`).",
+                   "none", [(f"max by (replica_id) (kafka_raft_follower_lag{{{voter}}})", "voter {{replica_id}}")]))
+    p.append(panel(l, "timeseries", "Per-voter lag (time)",
+                   "On the leader: seconds since each voter last caught up "
+                   "(`kafka_raft_follower_last_caught_up_age_seconds{kind=\"voter\"}`); above 30 s: KRaftVoterLagging.",
+                   "s", [(f"max by (replica_id) (kafka_raft_follower_last_caught_up_age_seconds{{{voter}}})", "voter {{replica_id}}")]))
+    p.append(panel(l, "timeseries", "Per-observer lag",
+                   "On the leader: how far each observer (broker) is behind, in offsets and seconds "
+                   "(`kafka_raft_follower_lag{kind=\"observer\"}`, `kafka_raft_follower_last_caught_up_age_seconds{kind=\"observer\"}`).",
+                   "none", [(f"max by (replica_id) (kafka_raft_follower_lag{{{observer}}})", "observer {{replica_id}} offsets"),
+                            (f"max by (replica_id) (kafka_raft_follower_last_caught_up_age_seconds{{{observer}}})", "observer {{replica_id}} seconds")]))
+    return dashboard("kraftd-quorum", "kraftd / KRaft quorum",
+                     "The metadata quorum: leader, voters, elections, commits and replication lag. Open during a controller failover.",
+                     p, LINKS)
+
+
 def main():
     out = os.path.join(ROOT, "dashboards")
     os.makedirs(out, exist_ok=True)
-    for d in (cluster_overview(), broker()):
+    for d in (cluster_overview(), quorum(), broker()):
         with open(os.path.join(out, d["uid"] + ".json"), "w") as f:
             json.dump(d, f, indent=2, sort_keys=False)
             f.write("\n")

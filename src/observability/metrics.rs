@@ -49,6 +49,31 @@ const LATENCY_BUCKETS: &[f64] = &[
 struct Builder {
     registry: Registry,
     defs: Vec<MetricDef>,
+    /// When set, collectors are kept here instead of being registered: a role's metrics are
+    /// exported only once the role runs (see [`MetricGroup`]).
+    deferred: Option<Vec<Box<dyn prometheus::core::Collector>>>,
+}
+
+/// Metrics of one role, registered when the role starts so that a process never exports
+/// gauges of a role it does not run (a stale `kafka_raft_leader_known 0` would page).
+#[derive(Clone)]
+pub struct MetricGroup {
+    registry: Registry,
+    collectors: Arc<std::sync::Mutex<Option<Vec<Box<dyn prometheus::core::Collector>>>>>,
+}
+
+impl MetricGroup {
+    /// Starts exporting the group's metrics (idempotent).
+    pub fn enable(&self) {
+        let mut guard = self.collectors.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(collectors) = guard.take() {
+            for c in collectors {
+                self.registry
+                    .register(c)
+                    .expect("group metrics are unique and valid");
+            }
+        }
+    }
 }
 
 impl Builder {
@@ -62,9 +87,27 @@ impl Builder {
     }
 
     fn register(&mut self, c: impl prometheus::core::Collector + 'static) {
-        self.registry
-            .register(Box::new(c))
-            .expect("metric names are unique and valid");
+        match &mut self.deferred {
+            Some(pending) => pending.push(Box::new(c)),
+            None => self
+                .registry
+                .register(Box::new(c))
+                .expect("metric names are unique and valid"),
+        }
+    }
+
+    /// Builds a group of metrics that is exported only after [`MetricGroup::enable`].
+    fn group<T>(&mut self, build: impl FnOnce(&mut Builder) -> T) -> (T, MetricGroup) {
+        self.deferred = Some(Vec::new());
+        let value = build(self);
+        let collectors = self.deferred.take().unwrap_or_default();
+        (
+            value,
+            MetricGroup {
+                registry: self.registry.clone(),
+                collectors: Arc::new(std::sync::Mutex::new(Some(collectors))),
+            },
+        )
     }
 
     fn int_gauge(&mut self, name: &str, help: &str) -> IntGauge {
@@ -148,6 +191,8 @@ pub struct Metrics {
     pub network_request_duration: HistogramVec,
     pub network_malformed_requests: IntCounterVec,
     pub raft: RaftMetrics,
+    /// Exported once this node runs the raft driver.
+    pub raft_group: MetricGroup,
 }
 
 /// The KRaft quorum as this node sees it (`kafka.server:type=raft-metrics` in Kafka).
@@ -161,6 +206,7 @@ pub struct RaftMetrics {
     pub log_start_offset: IntGauge,
     pub log_end_offset: IntGauge,
     pub voters: IntGauge,
+    pub is_voter: IntGauge,
     pub commit_latency: Histogram,
     pub elections: IntCounter,
     pub election_duration: Histogram,
@@ -228,6 +274,10 @@ impl RaftMetrics {
             voters: b.int_gauge(
                 "kafka_raft_voters",
                 "Number of voters in the quorum's voter set.",
+            ),
+            is_voter: b.int_gauge(
+                "kafka_raft_is_voter",
+                "1 when this node is a voter of the quorum, 0 when it is an observer (a broker).",
             ),
             commit_latency: b.histogram(
                 "kafka_raft_commit_latency_seconds",
@@ -301,6 +351,7 @@ impl Metrics {
         let mut b = Builder {
             registry: Registry::new(),
             defs: Vec::new(),
+            deferred: None,
         };
         let node_info = b.gauge_vec(
             "kafka_node_info",
@@ -338,7 +389,7 @@ impl Metrics {
             "Connections closed because of an undecodable, oversized or unsupported request, by listener and reason.",
             &["listener", "reason"],
         );
-        let raft = RaftMetrics::register(&mut b);
+        let (raft, raft_group) = b.group(RaftMetrics::register);
         #[cfg(target_os = "linux")]
         b.registry
             .register(Box::new(
@@ -361,6 +412,7 @@ impl Metrics {
             network_request_duration,
             network_malformed_requests,
             raft,
+            raft_group,
         }
     }
 

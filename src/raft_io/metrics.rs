@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::driver::{DriverStatus, RaftHandle};
 use crate::clock::Clock;
+use crate::observability::Metrics;
 use crate::observability::metrics::{RAFT_STATES, RaftMetrics};
 use crate::raft::RaftCounters;
 use crate::shutdown::ShutdownSignal;
@@ -45,6 +46,7 @@ impl RaftMetricsUpdater {
         m.log_start_offset.set(s.log_start_offset.0);
         m.log_end_offset.set(s.log_end_offset.0);
         m.voters.set(s.voters.len() as i64);
+        m.is_voter.set(i64::from(s.is_voter));
         for l in &status.commit_latencies {
             m.commit_latency.observe(l.as_secs_f64());
         }
@@ -114,14 +116,11 @@ impl RaftMetricsUpdater {
     }
 }
 
-/// Updates `metrics` from `handle` until shutdown.
-pub async fn run(
-    handle: RaftHandle,
-    metrics: RaftMetrics,
-    clock: Clock,
-    mut shutdown: ShutdownSignal,
-) {
-    let mut updater = RaftMetricsUpdater::new(metrics);
+/// Exports the raft metrics and updates them from `handle` until shutdown.
+pub async fn run(handle: RaftHandle, metrics: Metrics, clock: Clock, mut shutdown: ShutdownSignal) {
+    let mut updater = RaftMetricsUpdater::new(metrics.raft.clone());
+    updater.update(&handle.status().borrow().clone(), clock.now());
+    metrics.raft_group.enable();
     let mut status = handle.status();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {

@@ -102,7 +102,7 @@ async fn start_voters(n: i32) -> (Vec<Voter>, BTreeMap<NodeId, String>) {
         tokio::spawn(listener.serve(100 << 20, metrics.clone(), listener_shutdown.signal()));
         tokio::spawn(kraftd::raft_io::metrics::run(
             handle.clone(),
-            metrics.raft.clone(),
+            metrics.clone(),
             clock,
             listener_shutdown.signal(),
         ));
