@@ -51,15 +51,17 @@ struct Builder {
     defs: Vec<MetricDef>,
     /// When set, collectors are kept here instead of being registered: a role's metrics are
     /// exported only once the role runs (see [`MetricGroup`]).
-    deferred: Option<Vec<Box<dyn prometheus::core::Collector>>>,
+    deferred: Option<Collectors>,
 }
+
+type Collectors = Vec<Box<dyn prometheus::core::Collector>>;
 
 /// Metrics of one role, registered when the role starts so that a process never exports
 /// gauges of a role it does not run (a stale `kafka_raft_leader_known 0` would page).
 #[derive(Clone)]
 pub struct MetricGroup {
     registry: Registry,
-    collectors: Arc<std::sync::Mutex<Option<Vec<Box<dyn prometheus::core::Collector>>>>>,
+    collectors: Arc<std::sync::Mutex<Option<Collectors>>>,
 }
 
 impl MetricGroup {
