@@ -1008,3 +1008,28 @@ fn status_and_describe_quorum_on_the_leader() {
     assert_eq!(f.describe_quorum().error, ErrorKind::NotLeaderOrFollower);
     assert_eq!(f.describe_quorum().leader_id, Some(NodeId(2)));
 }
+
+#[test]
+fn follower_to_unattached_on_higher_epoch_without_leader() {
+    let mut c = follower();
+    // A candidate of a later epoch whose log is behind ours: epoch adopted, no leader, no vote.
+    c.log_mut()
+        .append_as_leader(Epoch(1), BatchPayload::Data(vec![Bytes::from_static(b"a")]));
+    step(&mut c, 20, request(3, vote_request(3, 4, 0, 0, false)));
+    assert_eq!(
+        (c.state(), c.epoch(), c.leader_id()),
+        (StateKind::Unattached, Epoch(4), None)
+    );
+    assert_eq!(c.quorum_state().voted_id, None);
+}
+
+#[test]
+fn resigned_to_unattached_on_higher_epoch() {
+    let (mut c, _) = leader();
+    step(&mut c, 10_010, Input::Resign { epoch: Epoch(1) });
+    let out = step(&mut c, 10_011, request(2, vote_request(2, 3, 1, 1, false)));
+    assert_eq!((c.state(), c.epoch()), (StateKind::Unattached, Epoch(3)));
+    // Its log (LeaderChange at offset 0, epoch 1) equals the candidate's: the vote is granted.
+    assert!(matches!(&sent_responses(&out)[0].1, Response::Vote(v) if v.vote_granted));
+    assert_persist_before_send(&out);
+}

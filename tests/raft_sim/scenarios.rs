@@ -19,6 +19,8 @@ pub struct Outcome {
     pub events: u64,
     /// Virtual time from the fault to a new leader committing its epoch, when measured.
     pub failover_ms: Option<u64>,
+    /// The highest committed offset observed.
+    pub committed_offset: i64,
 }
 
 pub type Scenario = fn(u64) -> Result<Outcome, String>;
@@ -40,6 +42,7 @@ fn outcome(sim: &Sim, failover_ms: Option<u64>) -> Outcome {
         virtual_ms: sim.now.0,
         events: sim.events,
         failover_ms,
+        committed_offset: sim.history.high_watermark().0,
     }
 }
 
