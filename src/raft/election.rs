@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use crate::raft::core::{Inflight, RaftCore, RequestKind, Role};
+use crate::raft::core::RaftCore;
 use crate::raft::log::{OffsetAndEpoch, RaftLog};
 use crate::raft::messages::{
     BeginQuorumEpochRequest, EndQuorumEpochRequest, ErrorKind, QuorumEpochResponse, Request,
     Response, VoteRequest, VoteResponse,
 };
+use crate::raft::state::{Inflight, RequestKind, Role};
 use crate::types::{Epoch, MonoTime, NodeId, Offset};
 
 impl<L: RaftLog> RaftCore<L> {

@@ -71,6 +71,7 @@
 //! - Snapshots (KIP-630): created by the layer above at committed batch boundaries, served with
 //!   FetchSnapshot, installed atomically; the log is cleaned only below a snapshot.
 
+mod api;
 mod config;
 mod core;
 mod election;
@@ -79,12 +80,16 @@ mod log;
 mod mem_log;
 pub mod messages;
 mod replication;
+mod state;
 mod status;
 #[cfg(test)]
 mod tests;
+mod timers;
+mod transitions;
 
+pub use self::api::{Input, Output, QuorumStateData, SnapshotRejection, StartupError};
 pub use self::config::{ConfigError, RaftConfig};
-pub use self::core::{Input, Output, QuorumStateData, RaftCore, SnapshotRejection, StartupError};
+pub use self::core::RaftCore;
 pub use self::log::{
     Batch, BatchPayload, ControlRecord, OffsetAndEpoch, RaftLog, SnapshotId, snapshot_file_name,
 };

@@ -1,12 +1,14 @@
 //! Pull replication: Fetch and FetchSnapshot on both sides, the leader's replica tracking,
 //! check quorum, BeginQuorumEpoch resends and the high watermark.
 
-use crate::raft::core::{Inflight, Output, ParkedFetch, RaftCore, RequestKind, Role};
+use crate::raft::api::Output;
+use crate::raft::core::RaftCore;
 use crate::raft::log::{OffsetAndEpoch, RaftLog, SnapshotId};
 use crate::raft::messages::{
     BeginQuorumEpochRequest, ErrorKind, FetchRequest, FetchResponse, FetchSnapshotRequest,
     FetchSnapshotResponse, Request,
 };
+use crate::raft::state::{Inflight, ParkedFetch, RequestKind, Role};
 use crate::types::{Epoch, MonoTime, NodeId, Offset};
 
 /// The outcome of validating a fetch position against the leader's log
