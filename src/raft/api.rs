@@ -19,7 +19,7 @@ pub struct QuorumStateData {
     pub voted_id: Option<NodeId>,
 }
 
-/// An input to [`RaftCore::step`].
+/// An input to [`crate::raft::RaftCore::step`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// Time passed; timers are checked (also done on every other input).
@@ -59,7 +59,7 @@ pub enum Input {
     CleanLog,
 }
 
-/// An output of [`RaftCore::step`]. See the driver rule in the module documentation.
+/// An output of [`crate::raft::RaftCore::step`]. See the driver rule in the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Write `quorum-state` durably. Emitted before any `Send` of the same step.

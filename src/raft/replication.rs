@@ -318,15 +318,16 @@ impl<L: RaftLog> RaftCore<L> {
         }
     }
 
-    /// An observer without a leader asks a random voter (the bootstrap servers).
+    /// An observer without a leader asks a bootstrap server, starting from a random one
+    /// (Kafka `RequestManager.findReadyBootstrapServer`).
     pub(crate) fn maybe_send_bootstrap_fetch(&mut self, now: MonoTime) {
         if !self.inflight.is_empty() {
             return;
         }
-        let voters = self.cfg.voters.clone();
-        let start = rand::Rng::random_range(&mut self.rng, 0..voters.len());
-        for i in 0..voters.len() {
-            let to = voters[(start + i) % voters.len()];
+        let servers = self.cfg.bootstrap_servers.clone();
+        let start = rand::Rng::random_range(&mut self.rng, 0..servers.len());
+        for i in 0..servers.len() {
+            let to = servers[(start + i) % servers.len()];
             if self.can_send_to(now, to) {
                 let req = self.fetch_request();
                 self.send_request(now, to, Request::Fetch(req));

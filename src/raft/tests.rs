@@ -1033,3 +1033,42 @@ fn resigned_to_unattached_on_higher_epoch() {
     assert!(matches!(&sent_responses(&out)[0].1, Response::Vote(v) if v.vote_granted));
     assert_persist_before_send(&out);
 }
+
+#[test]
+fn observer_discovers_through_bootstrap_servers() {
+    let mut config = cfg(4, &[1, 2, 3]);
+    config.bootstrap_servers = vec![NodeId(-2)];
+    let mut c = RaftCore::new(
+        config,
+        MemLog::new(),
+        None,
+        ChaCha8Rng::seed_from_u64(3),
+        MonoTime(0),
+    )
+    .unwrap();
+    let out = step(&mut c, 1, Input::Tick);
+    let reqs = sent_requests(&out);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].0, NodeId(-2));
+    let resp = Response::Fetch(FetchResponse {
+        error: ErrorKind::NotLeaderOrFollower,
+        high_watermark: None,
+        log_start_offset: Offset(0),
+        records: vec![],
+        diverging_epoch: None,
+        snapshot_id: None,
+        leader_id: Some(NodeId(1)),
+        leader_epoch: Epoch(2),
+    });
+    answer(&mut c, 2, &out, -2, resp);
+    assert_eq!(
+        (c.state(), c.leader_id()),
+        (StateKind::Follower, Some(NodeId(1)))
+    );
+    let mut no_bootstrap = cfg(4, &[1, 2, 3]);
+    no_bootstrap.bootstrap_servers.clear();
+    assert_eq!(
+        no_bootstrap.validate(),
+        Err(ConfigError::NoBootstrapServers)
+    );
+}
