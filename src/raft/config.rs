@@ -14,23 +14,27 @@ pub struct RaftConfig {
     pub node_id: NodeId,
     /// The cluster id (`meta.properties`); requests carrying another one are rejected.
     pub cluster_id: String,
-    /// The static voter set [`controller.quorum.voters`]. A node not in it is an observer.
+    /// The static voter set (`controller.quorum.voters`). A node not in it is an observer.
     pub voters: Vec<NodeId>,
-    /// Election timeout T [`controller.quorum.election.timeout.ms`], drawn in `[T, 2T)`.
+    /// Where a node without a known leader (an observer) sends its discovery Fetch
+    /// (`controller.quorum.bootstrap.servers`). The driver maps these ids to addresses; Kafka
+    /// gives bootstrap servers synthetic negative ids (-2, -3, …). Defaults to the voters.
+    pub bootstrap_servers: Vec<NodeId>,
+    /// Election timeout T (`controller.quorum.election.timeout.ms`), drawn in `[T, 2T)`.
     /// Default 150 ms (Kafka: 1000 ms).
     pub election_timeout: Duration,
-    /// Fetch timeout [`controller.quorum.fetch.timeout.ms`]: a voter that has had no successful
+    /// Fetch timeout (`controller.quorum.fetch.timeout.ms`): a voter that has had no successful
     /// fetch for this long starts a pre-vote; the leader resigns after 1.5× without fetches from
     /// a majority. Default 300 ms (Kafka: 2000 ms).
     pub fetch_timeout: Duration,
-    /// Cap of the election backoff [`controller.quorum.election.backoff.max.ms`]. Default 150 ms
+    /// Cap of the election backoff (`controller.quorum.election.backoff.max.ms`). Default 150 ms
     /// (Kafka: 1000 ms).
     pub election_backoff_max: Duration,
-    /// Request timeout [`controller.quorum.request.timeout.ms`]: an unanswered request is
+    /// Request timeout (`controller.quorum.request.timeout.ms`): an unanswered request is
     /// forgotten after this long and may be resent. Must exceed `fetch_max_wait`. Default 200 ms
     /// (Kafka: 2000 ms).
     pub request_timeout: Duration,
-    /// Backoff after an error response [`controller.quorum.retry.backoff.ms`]. Default 20 ms.
+    /// Backoff after an error response (`controller.quorum.retry.backoff.ms`). Default 20 ms.
     pub retry_backoff: Duration,
     /// How long the leader parks a fetch that has nothing new (`MaxWaitMs`). Default 100 ms
     /// (Kafka's constant: 500 ms).
@@ -51,6 +55,7 @@ impl RaftConfig {
         RaftConfig {
             node_id,
             cluster_id: cluster_id.into(),
+            bootstrap_servers: voters.clone(),
             voters,
             election_timeout: Duration::from_millis(150),
             fetch_timeout: Duration::from_millis(300),
@@ -95,6 +100,9 @@ impl RaftConfig {
         if sorted.len() != self.voters.len() {
             return Err(ConfigError::DuplicateVoter);
         }
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError::NoBootstrapServers);
+        }
         if self.request_timeout <= self.fetch_max_wait {
             return Err(ConfigError::RequestTimeoutTooShort);
         }
@@ -114,6 +122,9 @@ pub enum ConfigError {
     /// The voter set is empty.
     #[error("controller.quorum.voters is empty")]
     NoVoters,
+    /// Neither voters nor bootstrap servers to discover the leader from.
+    #[error("missing kraft bootstrap servers")]
+    NoBootstrapServers,
     /// A voter is listed twice.
     #[error("controller.quorum.voters lists a voter twice")]
     DuplicateVoter,

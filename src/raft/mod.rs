@@ -23,8 +23,10 @@
 //!    A granted vote, a candidacy, a leadership, and a fetch offset that acknowledges records
 //!    all rely on it.
 //! 2. It ticks the core (`Input::Tick`) no later than [`RaftCore::next_deadline`].
-//! 3. It delivers a response with the `correlation_id` of its request; requests that fail at the
-//!    transport level may simply be dropped (the core times them out).
+//! 3. It delivers a response with the `correlation_id` of its request and `from` set to the id
+//!    the request was sent to (bootstrap servers included, see
+//!    [`RaftConfig::bootstrap_servers`]); requests that fail at the transport level may simply be
+//!    dropped (the core times them out).
 //! 4. `Committed` means "records below this offset are committed"; read them from the log and
 //!    hand them to the layer above. `SnapshotInstalled` means "reload state from this snapshot".
 //! 5. After [`Input::Shutdown`], wait for [`Output::ShutdownReady`] (with a deadline).
@@ -71,6 +73,7 @@
 //! - Snapshots (KIP-630): created by the layer above at committed batch boundaries, served with
 //!   FetchSnapshot, installed atomically; the log is cleaned only below a snapshot.
 
+mod api;
 mod config;
 mod core;
 mod election;
@@ -79,12 +82,16 @@ mod log;
 mod mem_log;
 pub mod messages;
 mod replication;
+mod state;
 mod status;
 #[cfg(test)]
 mod tests;
+mod timers;
+mod transitions;
 
+pub use self::api::{Input, Output, QuorumStateData, SnapshotRejection, StartupError};
 pub use self::config::{ConfigError, RaftConfig};
-pub use self::core::{Input, Output, QuorumStateData, RaftCore, SnapshotRejection, StartupError};
+pub use self::core::RaftCore;
 pub use self::log::{
     Batch, BatchPayload, ControlRecord, OffsetAndEpoch, RaftLog, SnapshotId, snapshot_file_name,
 };

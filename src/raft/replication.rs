@@ -1,12 +1,14 @@
 //! Pull replication: Fetch and FetchSnapshot on both sides, the leader's replica tracking,
 //! check quorum, BeginQuorumEpoch resends and the high watermark.
 
-use crate::raft::core::{Inflight, Output, ParkedFetch, RaftCore, RequestKind, Role};
+use crate::raft::api::Output;
+use crate::raft::core::RaftCore;
 use crate::raft::log::{OffsetAndEpoch, RaftLog, SnapshotId};
 use crate::raft::messages::{
     BeginQuorumEpochRequest, ErrorKind, FetchRequest, FetchResponse, FetchSnapshotRequest,
     FetchSnapshotResponse, Request,
 };
+use crate::raft::state::{Inflight, ParkedFetch, RequestKind, Role};
 use crate::types::{Epoch, MonoTime, NodeId, Offset};
 
 /// The outcome of validating a fetch position against the leader's log
@@ -316,15 +318,16 @@ impl<L: RaftLog> RaftCore<L> {
         }
     }
 
-    /// An observer without a leader asks a random voter (the bootstrap servers).
+    /// An observer without a leader asks a bootstrap server, starting from a random one
+    /// (Kafka `RequestManager.findReadyBootstrapServer`).
     pub(crate) fn maybe_send_bootstrap_fetch(&mut self, now: MonoTime) {
         if !self.inflight.is_empty() {
             return;
         }
-        let voters = self.cfg.voters.clone();
-        let start = rand::Rng::random_range(&mut self.rng, 0..voters.len());
-        for i in 0..voters.len() {
-            let to = voters[(start + i) % voters.len()];
+        let servers = self.cfg.bootstrap_servers.clone();
+        let start = rand::Rng::random_range(&mut self.rng, 0..servers.len());
+        for i in 0..servers.len() {
+            let to = servers[(start + i) % servers.len()];
             if self.can_send_to(now, to) {
                 let req = self.fetch_request();
                 self.send_request(now, to, Request::Fetch(req));

@@ -1008,3 +1008,67 @@ fn status_and_describe_quorum_on_the_leader() {
     assert_eq!(f.describe_quorum().error, ErrorKind::NotLeaderOrFollower);
     assert_eq!(f.describe_quorum().leader_id, Some(NodeId(2)));
 }
+
+#[test]
+fn follower_to_unattached_on_higher_epoch_without_leader() {
+    let mut c = follower();
+    // A candidate of a later epoch whose log is behind ours: epoch adopted, no leader, no vote.
+    c.log_mut()
+        .append_as_leader(Epoch(1), BatchPayload::Data(vec![Bytes::from_static(b"a")]));
+    step(&mut c, 20, request(3, vote_request(3, 4, 0, 0, false)));
+    assert_eq!(
+        (c.state(), c.epoch(), c.leader_id()),
+        (StateKind::Unattached, Epoch(4), None)
+    );
+    assert_eq!(c.quorum_state().voted_id, None);
+}
+
+#[test]
+fn resigned_to_unattached_on_higher_epoch() {
+    let (mut c, _) = leader();
+    step(&mut c, 10_010, Input::Resign { epoch: Epoch(1) });
+    let out = step(&mut c, 10_011, request(2, vote_request(2, 3, 1, 1, false)));
+    assert_eq!((c.state(), c.epoch()), (StateKind::Unattached, Epoch(3)));
+    // Its log (LeaderChange at offset 0, epoch 1) equals the candidate's: the vote is granted.
+    assert!(matches!(&sent_responses(&out)[0].1, Response::Vote(v) if v.vote_granted));
+    assert_persist_before_send(&out);
+}
+
+#[test]
+fn observer_discovers_through_bootstrap_servers() {
+    let mut config = cfg(4, &[1, 2, 3]);
+    config.bootstrap_servers = vec![NodeId(-2)];
+    let mut c = RaftCore::new(
+        config,
+        MemLog::new(),
+        None,
+        ChaCha8Rng::seed_from_u64(3),
+        MonoTime(0),
+    )
+    .unwrap();
+    let out = step(&mut c, 1, Input::Tick);
+    let reqs = sent_requests(&out);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].0, NodeId(-2));
+    let resp = Response::Fetch(FetchResponse {
+        error: ErrorKind::NotLeaderOrFollower,
+        high_watermark: None,
+        log_start_offset: Offset(0),
+        records: vec![],
+        diverging_epoch: None,
+        snapshot_id: None,
+        leader_id: Some(NodeId(1)),
+        leader_epoch: Epoch(2),
+    });
+    answer(&mut c, 2, &out, -2, resp);
+    assert_eq!(
+        (c.state(), c.leader_id()),
+        (StateKind::Follower, Some(NodeId(1)))
+    );
+    let mut no_bootstrap = cfg(4, &[1, 2, 3]);
+    no_bootstrap.bootstrap_servers.clear();
+    assert_eq!(
+        no_bootstrap.validate(),
+        Err(ConfigError::NoBootstrapServers)
+    );
+}

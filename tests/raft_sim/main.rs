@@ -288,5 +288,16 @@ fn soak() {
         .unwrap_or(1);
     let o = scenarios::chaos_for(seed, std::time::Duration::from_secs(secs), |_| {})
         .unwrap_or_else(|e| panic!("soak seed {seed}: {e}"));
+    println!(
+        "soak seed {seed}: {} simulated s, {} events, committed offset {}",
+        o.virtual_ms / 1000,
+        o.events,
+        o.committed_offset
+    );
     assert!(o.virtual_ms >= secs * 1000);
+    // Progress throughout: at least one committed record per simulated second on average.
+    assert!(
+        o.committed_offset >= secs as i64,
+        "too little progress: {o:?}"
+    );
 }

@@ -158,12 +158,6 @@ pub enum Note {
         epoch: Epoch,
         at: MonoTime,
     },
-    SnapshotRejected {
-        node: NodeId,
-    },
-    SnapshotCreated {
-        node: NodeId,
-    },
 }
 
 pub struct Sim {
@@ -183,6 +177,8 @@ pub struct Sim {
     pub events: u64,
     next_record: u64,
     pub notes: Vec<Note>,
+    pub snapshots_created: u64,
+    pub snapshots_rejected: u64,
     pub violation: Option<(MonoTime, Violation)>,
     /// Offsets of snapshot requests a scenario wants to try (KAFKA-13968).
     pub bad_snapshot_attempts: bool,
@@ -210,6 +206,8 @@ impl Sim {
             events: 0,
             next_record: 0,
             notes: Vec::new(),
+            snapshots_created: 0,
+            snapshots_rejected: 0,
             violation: None,
             bad_snapshot_attempts: false,
             verbose: std::env::var("SIM_TRACE").is_ok_and(|v| v == "1"),
@@ -457,7 +455,9 @@ impl Sim {
             Output::Committed { high_watermark } => self.apply_committed(id, high_watermark),
             Output::LeaderChanged { epoch, leader_id } => {
                 self.mix(&[5, epoch.0 as u64, leader_id.map_or(0, |l| l.0 as u64 + 1)]);
-                if leader_id == Some(id) {
+                let leading =
+                    self.nodes[i].core.as_ref().map(|c| c.state()) == Some(StateKind::Leader);
+                if leader_id == Some(id) && leading {
                     self.nodes[i].led_epochs.insert(epoch);
                 }
             }
@@ -479,8 +479,8 @@ impl Sim {
                 );
             }
             Output::AppendRejected { .. } => {}
-            Output::SnapshotCreated { .. } => self.notes.push(Note::SnapshotCreated { node: id }),
-            Output::SnapshotRejected { .. } => self.notes.push(Note::SnapshotRejected { node: id }),
+            Output::SnapshotCreated { .. } => self.snapshots_created += 1,
+            Output::SnapshotRejected { .. } => self.snapshots_rejected += 1,
             Output::SnapshotInstalled { id: snap } => {
                 let core = self.nodes[i].core.as_ref().unwrap();
                 let state = core.state();
@@ -841,13 +841,6 @@ impl Sim {
 
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
         &mut self.rng
-    }
-
-    pub fn snapshot_count(&self) -> usize {
-        self.notes
-            .iter()
-            .filter(|n| matches!(n, Note::SnapshotCreated { .. }))
-            .count()
     }
 
     pub fn node_ids(&self) -> Vec<NodeId> {
