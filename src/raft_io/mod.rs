@@ -6,6 +6,7 @@ pub mod codec;
 pub mod driver;
 pub mod endpoint;
 pub mod metrics;
+pub mod node;
 pub mod peer;
 pub mod quorum_state_store;
 pub mod wire;
