@@ -9,4 +9,5 @@ pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod quorum_state_store;
+pub mod snapshot_store;
 pub mod wire;
