@@ -6,10 +6,14 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
+use crate::clock::Clock;
 use crate::config::{LoadedConfig, ServerConfig};
 use crate::network::{BoundListener, Dispatcher, ListenerKind};
 use crate::observability::{Metrics, Readiness, http};
 use crate::protocol::api_versions;
+use crate::raft_io::metadata_log::{MetadataLog, MetadataLogError};
+use crate::raft_io::node::{self as quorum, QuorumNode, QuorumStartError};
+use crate::raft_io::{driver::RaftHandle, endpoint};
 use crate::shutdown::Shutdown;
 use crate::storage::{self, StorageError, VerifiedStorage};
 
@@ -26,6 +30,10 @@ pub enum AppError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("cannot open the metadata log: {0}")]
+    MetadataLog(#[from] MetadataLogError),
+    #[error(transparent)]
+    Quorum(#[from] QuorumStartError),
 }
 
 /// Addresses a started server is reachable at (useful to tests and `kraftd dev`).
@@ -40,6 +48,9 @@ pub struct RunningServer {
     pub addresses: BoundAddresses,
     pub readiness: Readiness,
     pub metrics: Metrics,
+    /// This node's member of the metadata quorum.
+    pub raft: RaftHandle,
+    quorum: Option<QuorumNode>,
     shutdown: Shutdown,
     tasks: JoinSet<()>,
     _storage: VerifiedStorage,
@@ -65,10 +76,36 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
             })?;
     let http_addr = http_listener.local_addr().map_err(AppError::Bind)?;
 
+    // Every node keeps a copy of the metadata log: controllers as voters, brokers as observers.
+    let clock = Clock::new();
+    let (metadata_log, report) = MetadataLog::open(
+        &config.metadata_log_dir,
+        config.metadata.log_segment_bytes,
+        clock,
+    )?;
+    tracing::info!(
+        dir = %metadata_log.dir().display(),
+        segments = metadata_log.segment_count(),
+        truncated_bytes = report.truncated_bytes,
+        "metadata log opened"
+    );
+    let raft_dir = metadata_log.dir().to_path_buf();
+    let node = quorum::start(
+        config,
+        &verified.cluster_id,
+        metadata_log,
+        &raft_dir,
+        &metrics,
+        clock,
+        shutdown.signal(),
+    )?;
+    let raft = node.handle.clone();
+    readiness.not_ready("quorum", "no quorum leader known yet");
+
     let mut bound = Vec::new();
     if config.roles.controller {
         for l in config.controller_listeners() {
-            let d = Dispatcher::new(ListenerKind::Controller, api_versions::controller_apis());
+            let d = Dispatcher::controller(endpoint::controller_apis(), node.endpoint.clone());
             bound.push(BoundListener::bind(l, d).await.map_err(AppError::Bind)?);
         }
     }
@@ -95,6 +132,11 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         shutdown.signal(),
     ));
     readiness.ready("listeners");
+    tasks.spawn(track_quorum_readiness(
+        raft.clone(),
+        readiness.clone(),
+        shutdown.signal(),
+    ));
 
     Ok(RunningServer {
         addresses: BoundAddresses {
@@ -103,6 +145,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         },
         readiness,
         metrics,
+        raft,
+        quorum: Some(node),
         shutdown,
         tasks,
         _storage: verified,
@@ -114,6 +158,13 @@ impl RunningServer {
     /// Returns `false` when tasks were still running at the deadline (they are aborted).
     pub async fn stop(mut self, timeout: Duration) -> bool {
         self.readiness.not_ready("shutdown", "shutting down");
+        let started = std::time::Instant::now();
+        // The quorum member goes first: a leader hands over through EndQuorumEpoch while the
+        // listeners still run.
+        if let Some(node) = self.quorum.take() {
+            node.stop(timeout / 2).await;
+        }
+        let timeout = timeout.saturating_sub(started.elapsed());
         self.shutdown.trigger();
         let drained = tokio::time::timeout(timeout, async {
             while self.tasks.join_next().await.is_some() {}
@@ -124,6 +175,37 @@ impl RunningServer {
             self.tasks.abort_all();
         }
         drained
+    }
+}
+
+/// Keeps the `quorum` readiness condition in line with whether this node knows a leader.
+async fn track_quorum_readiness(
+    raft: RaftHandle,
+    readiness: Readiness,
+    mut shutdown: crate::shutdown::ShutdownSignal,
+) {
+    let mut status = raft.status();
+    loop {
+        let known = status.borrow_and_update().raft.leader_id.is_some();
+        if known {
+            readiness.ready("quorum");
+        } else {
+            readiness.not_ready("quorum", "no quorum leader known yet");
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            changed = status.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+impl RunningServer {
+    /// Waits until this node knows a quorum leader (joined the quorum), up to `timeout`.
+    pub async fn wait_for_quorum(&self, timeout: Duration) -> bool {
+        let mut status = self.raft.status();
+        tokio::time::timeout(timeout, status.wait_for(|s| s.raft.leader_id.is_some()))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 
@@ -161,7 +243,19 @@ pub async fn run(
         "kraftd started"
     );
     on_started(&server.addresses);
-    notify(sd_notify::NotifyState::Ready);
+    // READY=1 once the listeners are bound and this node has joined the quorum (knows its
+    // leader); a signal while waiting still shuts down cleanly.
+    let joined = tokio::select! {
+        joined = server.wait_for_quorum(Duration::from_secs(24 * 3600)) => joined,
+        _ = term.recv() => false,
+        _ = int.recv() => false,
+    };
+    if joined {
+        tracing::info!(leader = ?server.raft.status().borrow().raft.leader_id.map(|l| l.0), "joined the metadata quorum");
+        notify(sd_notify::NotifyState::Ready);
+    } else {
+        return shutdown(server, config).await;
+    }
     let which = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
@@ -171,6 +265,10 @@ pub async fn run(
         timeout_ms = config.shutdown_timeout.as_millis() as u64,
         "shutting down"
     );
+    shutdown(server, config).await
+}
+
+async fn shutdown(server: RunningServer, config: &ServerConfig) -> Result<(), AppError> {
     notify(sd_notify::NotifyState::Stopping);
     if server.stop(config.shutdown_timeout).await {
         tracing::info!("shutdown complete");

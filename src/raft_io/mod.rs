@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod driver;
 pub mod endpoint;
+pub mod metadata_log;
 pub mod metrics;
 pub mod node;
 pub mod peer;

@@ -160,6 +160,14 @@ const MUST_HAVE: &[(&str, &str)] = &[
     ("kraftd-cluster-overview", "CPU"),
     ("kraftd-cluster-overview", "Resident memory"),
     ("kraftd-broker", "File descriptors used"),
+    ("kraftd-quorum", "Active controller"),
+    ("kraftd-quorum", "Epoch"),
+    ("kraftd-quorum", "Voters up / total"),
+    ("kraftd-quorum", "Voters caught up / total"),
+    ("kraftd-quorum", "Raft state by node"),
+    ("kraftd-quorum", "High watermark vs log end offset"),
+    ("kraftd-quorum", "Per-voter lag (offsets)"),
+    ("kraftd-quorum", "Per-voter lag (time)"),
     ("kraftd-broker", "Request latency p50 / p99"),
 ];
 
