@@ -424,6 +424,12 @@ impl Log {
         if self.epochs.truncate_from_end(self.log_end_offset()) {
             self.epochs.persist()?;
         }
+        // A whole batch straddling the start can take the end below it: the log is then empty
+        // and starts where it ends.
+        if self.log_end_offset() < self.log_start_offset {
+            self.log_start_offset = self.log_end_offset();
+            write_i64_file(&self.dir.join(LOG_START), self.log_start_offset)?;
+        }
         self.recovery_point = self.recovery_point.min(self.log_end_offset());
         write_i64_file(&self.dir.join(RECOVERY_POINT), self.recovery_point)?;
         Ok(removed)
