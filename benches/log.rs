@@ -1,0 +1,113 @@
+//! Log engine throughput: appends of batched 1 KiB records (page cache, and fsync per append as
+//! with `kraftd.log.flush.before.ack`), and sequential reads. Compare with the disk's raw
+//! sequential write speed measured in the same run (see docs/performance.md).
+//!
+//! `cargo bench --bench log`
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use kraftd::log::{Log, LogConfig};
+
+fn batch(count: i32, value_len: usize) -> Bytes {
+    fn varint(b: &mut BytesMut, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        while z >= 0x80 {
+            b.put_u8((z as u8) | 0x80);
+            z >>= 7;
+        }
+        b.put_u8(z as u8);
+    }
+    let mut records = BytesMut::new();
+    for i in 0..count {
+        let mut r = BytesMut::new();
+        r.put_u8(0);
+        varint(&mut r, 0);
+        varint(&mut r, i64::from(i));
+        varint(&mut r, -1);
+        varint(&mut r, value_len as i64);
+        r.put_bytes(b'x', value_len);
+        varint(&mut r, 0);
+        varint(&mut records, r.len() as i64);
+        records.extend_from_slice(&r);
+    }
+    let mut b = BytesMut::new();
+    b.put_i64(0);
+    b.put_i32((49 + records.len()) as i32);
+    b.put_i32(0);
+    b.put_i8(2);
+    b.put_u32(0);
+    b.put_i16(0);
+    b.put_i32(count - 1);
+    b.put_i64(0);
+    b.put_i64(0);
+    b.put_i64(-1);
+    b.put_i16(-1);
+    b.put_i32(-1);
+    b.put_i32(count);
+    b.extend_from_slice(&records);
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b.freeze()
+}
+
+fn bench_dir() -> tempfile::TempDir {
+    // Benchmarks write to the same disk as the dd reference (set KRAFTD_BENCH_DIR to choose).
+    match std::env::var("KRAFTD_BENCH_DIR") {
+        Ok(d) => tempfile::tempdir_in(d).expect("bench dir"),
+        Err(_) => tempfile::tempdir().expect("temp dir"),
+    }
+}
+
+fn appends(c: &mut Criterion) {
+    let mut g = c.benchmark_group("log_append");
+    g.measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1)).sample_size(10);
+    for records in [16, 256] {
+        let b = batch(records, 1024);
+        g.throughput(Throughput::Bytes(b.len() as u64));
+        g.bench_with_input(BenchmarkId::new("page_cache", format!("{}KiB", b.len() / 1024)), &b, |bench, b| {
+            let dir = bench_dir();
+            let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+            bench.iter(|| log.append_as_leader(b.clone(), 1, 0, false).unwrap());
+        });
+        g.bench_with_input(BenchmarkId::new("fsync_each", format!("{}KiB", b.len() / 1024)), &b, |bench, b| {
+            let dir = bench_dir();
+            let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+            bench.iter(|| {
+                log.append_as_leader(b.clone(), 1, 0, false).unwrap();
+                log.flush().unwrap();
+            });
+        });
+    }
+    g.finish();
+}
+
+fn reads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("log_read");
+    g.measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1)).sample_size(10);
+    let dir = bench_dir();
+    let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let b = batch(64, 1024);
+    for _ in 0..2000 {
+        log.append_as_leader(b.clone(), 1, 0, false).unwrap();
+    }
+    let end = log.log_end_offset();
+    let chunk = 1 << 20;
+    g.throughput(Throughput::Bytes(chunk as u64));
+    let mut offset = 0;
+    g.bench_function("sequential_1MiB", |bench| {
+        bench.iter(|| {
+            let got = log.read(offset, chunk, end, true).unwrap().unwrap();
+            let n = kraftd::log::RecordBatch::split_all(got).unwrap();
+            offset = n.last().unwrap().next_offset();
+            if offset >= end {
+                offset = 0;
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, appends, reads);
+criterion_main!(benches);
