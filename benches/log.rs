@@ -62,30 +62,42 @@ fn bench_dir() -> tempfile::TempDir {
 
 fn appends(c: &mut Criterion) {
     let mut g = c.benchmark_group("log_append");
-    g.measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1)).sample_size(10);
+    g.measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(10);
     for records in [16, 256] {
         let b = batch(records, 1024);
         g.throughput(Throughput::Bytes(b.len() as u64));
-        g.bench_with_input(BenchmarkId::new("page_cache", format!("{}KiB", b.len() / 1024)), &b, |bench, b| {
-            let dir = bench_dir();
-            let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
-            bench.iter(|| log.append_as_leader(b.clone(), 1, 0, false).unwrap());
-        });
-        g.bench_with_input(BenchmarkId::new("fsync_each", format!("{}KiB", b.len() / 1024)), &b, |bench, b| {
-            let dir = bench_dir();
-            let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
-            bench.iter(|| {
-                log.append_as_leader(b.clone(), 1, 0, false).unwrap();
-                log.flush().unwrap();
-            });
-        });
+        g.bench_with_input(
+            BenchmarkId::new("page_cache", format!("{}KiB", b.len() / 1024)),
+            &b,
+            |bench, b| {
+                let dir = bench_dir();
+                let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+                bench.iter(|| log.append_as_leader(b.clone(), 1, 0, false).unwrap());
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("fsync_each", format!("{}KiB", b.len() / 1024)),
+            &b,
+            |bench, b| {
+                let dir = bench_dir();
+                let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+                bench.iter(|| {
+                    log.append_as_leader(b.clone(), 1, 0, false).unwrap();
+                    log.flush().unwrap();
+                });
+            },
+        );
     }
     g.finish();
 }
 
 fn reads(c: &mut Criterion) {
     let mut g = c.benchmark_group("log_read");
-    g.measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1)).sample_size(10);
+    g.measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(10);
     let dir = bench_dir();
     let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
     let b = batch(64, 1024);

@@ -77,6 +77,10 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     let http_addr = http_listener.local_addr().map_err(AppError::Bind)?;
 
     // Every node keeps a copy of the metadata log: controllers as voters, brokers as observers.
+    // A voter must find the log and vote it had (a broker may simply fetch it again).
+    if config.roles.controller {
+        crate::raft_io::metadata_log::check_voter_state(&config.metadata_log_dir)?;
+    }
     let clock = Clock::new();
     let (metadata_log, report) = MetadataLog::open(
         &config.metadata_log_dir,

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::config::{
     ConfigErrors, LoadedConfig, ServerConfig, properties::PropertiesFile, sources,
 };
-use crate::storage::{self, StorageError};
+use crate::storage;
 
 /// The defaults of `kraftd dev` as a properties text (shown by `kraftd dev --print-config`).
 pub fn dev_properties(data_dir: &Path) -> String {
@@ -41,12 +41,14 @@ pub fn config(
 
 /// Formats the dev storage when no directory is formatted yet. Returns the new cluster id,
 /// or `None` when the storage was already formatted (then the normal startup checks apply).
-pub fn format_on_first_run(config: &ServerConfig) -> Result<Option<String>, StorageError> {
+pub fn format_on_first_run(
+    config: &ServerConfig,
+) -> Result<Option<String>, super::storage::FormatError> {
     if config.all_dirs().iter().any(|d| storage::is_formatted(d)) {
         return Ok(None);
     }
     let id = storage::cluster_id::random_uuid();
-    storage::format(config, &id, false)?;
+    super::storage::format_node(config, &id, false)?;
     Ok(Some(id))
 }
 

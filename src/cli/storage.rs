@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::config::ServerConfig;
+use crate::raft_io::metadata_log;
 use crate::storage::{self, DirState, FormatOutcome, StorageError, bootstrap};
 
 /// `kraftd storage random-uuid`.
@@ -10,14 +11,36 @@ pub fn random_uuid() -> String {
     storage::cluster_id::random_uuid()
 }
 
+/// Formats the node's directories and prepares a newly formatted metadata directory for the
+/// quorum (its log directory and initial `quorum-state`).
+pub fn format_node(
+    config: &ServerConfig,
+    cluster_id: &str,
+    ignore_formatted: bool,
+) -> Result<FormatOutcome, FormatError> {
+    let outcome = storage::format(config, cluster_id, ignore_formatted)?;
+    if outcome.formatted.contains(&config.metadata_log_dir) {
+        let voters = config.voters.iter().map(|v| v.id).collect();
+        metadata_log::initialize(&config.metadata_log_dir, voters)?;
+    }
+    Ok(outcome)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    MetadataLog(#[from] metadata_log::MetadataLogError),
+}
+
 /// `kraftd storage format`: returns the report to print.
 pub fn format(
     config: &ServerConfig,
     cluster_id: &str,
     ignore_formatted: bool,
-) -> Result<String, StorageError> {
-    let FormatOutcome { formatted, skipped } =
-        storage::format(config, cluster_id, ignore_formatted)?;
+) -> Result<String, FormatError> {
+    let FormatOutcome { formatted, skipped } = format_node(config, cluster_id, ignore_formatted)?;
     let mut out = String::new();
     for d in &formatted {
         let _ = writeln!(

@@ -29,12 +29,49 @@ pub enum MetadataLogError {
     Log(#[from] LogError),
     #[error(transparent)]
     Snapshot(#[from] super::snapshot_store::SnapshotIoError),
+    #[error("this controller's metadata log {} or its {} is missing although the storage is formatted: the voter has lost its copy of the quorum's log and its vote. Do not start it empty while the other voters may lack committed records (docs/raft.md). To replace the voter deliberately: keep it stopped until the other voters are healthy, remove its metadata directory and run `kraftd storage format` again", dir.display(), state.display())]
+    VoterStateMissing { dir: PathBuf, state: PathBuf },
     #[error("the metadata log starts at offset {start} but no snapshot ends there (snapshots: {snapshots:?}); the directory {} is damaged", dir.display())]
     MissingSnapshot {
         dir: PathBuf,
         start: i64,
         snapshots: Vec<SnapshotId>,
     },
+}
+
+/// Prepares a freshly formatted metadata directory: the `__cluster_metadata-0` directory and
+/// an initial `quorum-state` (epoch 0, no leader, no vote). Their presence later proves that a
+/// voter's metadata was not lost (see [`check_voter_state`]).
+pub fn initialize(
+    metadata_log_dir: &Path,
+    voters: Vec<crate::types::NodeId>,
+) -> Result<(), MetadataLogError> {
+    let dir = metadata_log_dir.join(METADATA_PARTITION_DIR);
+    std::fs::create_dir_all(&dir).map_err(LogError::io(&dir))?;
+    let store = super::quorum_state_store::QuorumStateStore::new(&dir, voters);
+    if store.read().ok().flatten().is_none() {
+        store
+            .write(&crate::raft::QuorumStateData::default())
+            .map_err(|e| {
+                MetadataLogError::Log(LogError::Io {
+                    path: dir.clone(),
+                    cause: std::io::Error::other(e.to_string()),
+                })
+            })?;
+    }
+    Ok(())
+}
+
+/// A voter refuses to start when its metadata log or `quorum-state` is missing: it would
+/// otherwise come back with no log and no memory of its vote, which can lose committed metadata
+/// or elect two leaders in one epoch (docs/raft.md).
+pub fn check_voter_state(metadata_log_dir: &Path) -> Result<(), MetadataLogError> {
+    let dir = metadata_log_dir.join(METADATA_PARTITION_DIR);
+    let state = dir.join(super::quorum_state_store::QUORUM_STATE_FILE);
+    if dir.is_dir() && state.is_file() {
+        return Ok(());
+    }
+    Err(MetadataLogError::VoterStateMissing { dir, state })
 }
 
 /// The metadata log of this node.

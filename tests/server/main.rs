@@ -603,3 +603,25 @@ fn metadata_quorum_cli_reports_an_unreachable_controller() {
         "{err}"
     );
 }
+
+#[test]
+fn a_voter_that_lost_its_metadata_log_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, _) = start_node(dir.path());
+    node.signal(libc::SIGTERM);
+    assert!(node.wait_exit(Duration::from_secs(10)).success());
+    let meta = dir.path().join("metadata/__cluster_metadata-0");
+    assert!(
+        meta.join("quorum-state").is_file(),
+        "format and the run leave quorum-state"
+    );
+    std::fs::remove_dir_all(&meta).unwrap();
+    let config = dir.path().join("server.properties");
+    let (status, _, err) = run_kraftd(&["server", "-c", config.to_str().unwrap()]);
+    assert!(!status.success());
+    assert!(
+        err.contains("lost its copy of the quorum's log") && err.contains("docs/raft.md"),
+        "{err}"
+    );
+    let _ = ports;
+}
