@@ -623,5 +623,4 @@ fn a_voter_that_lost_its_metadata_log_refuses_to_start() {
         err.contains("lost its copy of the quorum's log") && err.contains("docs/raft.md"),
         "{err}"
     );
-    let _ = ports;
 }
