@@ -340,3 +340,72 @@ fn no_spurious_elections_while_both_cores_are_busy() {
         "spurious elections under CPU load"
     );
 }
+
+/// A labelled gauge's value in a node's `/metrics` (NaN when absent).
+fn gauge(c: &Controller, series: &str) -> f64 {
+    let http = std::net::SocketAddr::from(([127, 0, 0, 1], c.http));
+    let (_, body) = http_get(http, "/metrics").unwrap_or_default();
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn follower_lag_metrics_move_when_a_follower_stops_and_recover() {
+    let root = tempfile::tempdir().unwrap();
+    let cs = controllers(root.path(), 3);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (leader, _) = rt.block_on(committed_leader(&cs.iter().collect::<Vec<_>>(), 0, START));
+    let l = cs.iter().find(|c| c.id == leader).unwrap();
+    let f = cs.iter().find(|c| c.id != leader).unwrap();
+
+    // Every node's exposition passes promtool.
+    for c in &cs {
+        let http = std::net::SocketAddr::from(([127, 0, 0, 1], c.http));
+        let (_, body) = http_get(http, "/metrics").unwrap();
+        let mut child = std::process::Command::new(require_tool("promtool"))
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+            "node {}: {}",
+            c.id,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let age = format!(
+        "kafka_raft_follower_last_caught_up_age_seconds{{kind=\"voter\",replica_id=\"{}\"}}",
+        f.id
+    );
+    wait_for(START, "the follower to be caught up", || {
+        (gauge(l, &age) < 1.0).then_some(())
+    });
+    f.process.as_ref().unwrap().signal(libc::SIGSTOP);
+    wait_for(START, "the stopped follower's lag age to grow", || {
+        (gauge(l, &age) > 2.0).then_some(())
+    });
+    assert!(gauge(l, "kafka_raft_max_follower_lag_seconds") > 2.0);
+    f.process.as_ref().unwrap().signal(libc::SIGCONT);
+    wait_for(START, "the follower to catch up again", || {
+        (gauge(l, &age) < 1.0).then_some(())
+    });
+    wait_for(START, "max follower lag to recover", || {
+        (gauge(l, "kafka_raft_max_follower_lag_seconds") < 1.0).then_some(())
+    });
+}
