@@ -221,7 +221,9 @@ fn same_seed_same_trace() {
 /// The planted double-vote bug must be caught by the invariants (proves the checks can fail).
 #[test]
 fn planted_double_vote_is_caught() {
-    let n = iterations().clamp(50, 300);
+    // A fixed seed range: the run is deterministic, about 5 % of these seeds produce two
+    // candidates in one epoch that the buggy voter both grants.
+    let n = 300;
     let mut single_leader = 0;
     let mut other = 0;
     for seed in 0..n {
