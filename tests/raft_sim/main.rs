@@ -137,6 +137,14 @@ fn prevote_keeps_rejoining_node_from_disrupting() {
 }
 
 #[test]
+fn leadership_stable_when_one_follower_loses_the_leader() {
+    check(
+        "leadership_stable_when_one_follower_loses_the_leader",
+        scenarios::leadership_stable_when_one_follower_loses_the_leader,
+    );
+}
+
+#[test]
 fn progress_after_back_to_back_leader_failures() {
     check(
         "progress_after_back_to_back_leader_failures",

@@ -245,6 +245,42 @@ pub fn prevote_keeps_rejoining_node_from_disrupting(seed: u64) -> Result<Outcome
     Ok(outcome(&sim, None))
 }
 
+/// KIP-996 topology (Kafka's leadershipWillNotChangeDuringNetworkPartitionIfMajorityStillReachable):
+/// one follower loses only its link to the leader while still reaching every other voter. Its
+/// pre-votes are refused by the followers that still fetch, so the leader and epoch never change.
+pub fn leadership_stable_when_one_follower_loses_the_leader(seed: u64) -> Result<Outcome, String> {
+    let mut cfg = SimConfig::new(5);
+    cfg.observers = (seed % 2) as usize;
+    let mut sim = Sim::new(cfg, seed);
+    let (leader, epoch) = sim.wait_for_leader(None, 5 * SECOND)?;
+    run(&mut sim, ms(300))?;
+    let follower = loop {
+        let v = sim.random_voter();
+        if v != leader {
+            break v;
+        }
+    };
+    sim.block(leader, follower);
+    sim.block(follower, leader);
+    run(&mut sim, 5 * SECOND)?;
+    if sim.committed_leader() != Some((leader, epoch)) {
+        return Err(format!(
+            "leadership changed from {leader}@{epoch} while a majority could reach it | {}",
+            sim.describe()
+        ));
+    }
+    let epochs: Vec<_> = sim
+        .node_ids()
+        .into_iter()
+        .filter_map(|id| sim.node(id).core.as_ref().map(|c| c.epoch()))
+        .collect();
+    if epochs.iter().any(|e| *e != epoch) {
+        return Err(format!("an epoch moved: {epochs:?} | {}", sim.describe()));
+    }
+    sim.converge(10 * SECOND)?;
+    Ok(outcome(&sim, None))
+}
+
 pub fn progress_after_back_to_back_leader_failures(seed: u64) -> Result<Outcome, String> {
     let mut cfg = SimConfig::new(5);
     cfg.observers = (seed % 2) as usize;
