@@ -75,10 +75,17 @@ fn progress_since(sim: &Sim, before: Offset) -> Result<(), String> {
 
 pub fn elect_initial_leader(seed: u64) -> Result<Outcome, String> {
     let mut sim = Sim::new(shape(seed), seed);
-    sim.wait_for_leader(None, 5 * SECOND)?;
+    let first = sim.wait_for_leader(None, 5 * SECOND)?;
     let before = sim.history.high_watermark();
-    run(&mut sim, 2 * SECOND)?;
+    run(&mut sim, 5 * SECOND)?;
     progress_since(&sim, before)?;
+    // Stable leadership: no spurious election on a healthy network under steady appends.
+    if sim.committed_leader() != Some(first) {
+        return Err(format!(
+            "leadership moved from {first:?} | {}",
+            sim.describe()
+        ));
+    }
     sim.converge(10 * SECOND)?;
     Ok(outcome(&sim, None))
 }
