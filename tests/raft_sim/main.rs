@@ -162,7 +162,11 @@ fn recover_from_single_node_committed_data_loss() {
 
 #[test]
 fn chaos() {
-    check("chaos", scenarios::chaos);
+    let outcomes = check("chaos", scenarios::chaos);
+    // The fault injection really happens: hard crashes in the middle of a step.
+    if outcomes.len() >= 50 {
+        assert!(outcomes.iter().map(|o| o.crashes_mid_step).sum::<u64>() > 0);
+    }
 }
 
 #[test]
@@ -299,10 +303,11 @@ fn soak() {
     let o = scenarios::chaos_for(seed, std::time::Duration::from_secs(secs), |_| {})
         .unwrap_or_else(|e| panic!("soak seed {seed}: {e}"));
     println!(
-        "soak seed {seed}: {} simulated s, {} events, committed offset {}",
+        "soak seed {seed}: {} simulated s, {} events, committed offset {}, {} mid-step crashes",
         o.virtual_ms / 1000,
         o.events,
-        o.committed_offset
+        o.committed_offset,
+        o.crashes_mid_step
     );
     assert!(o.virtual_ms >= secs * 1000);
     // Progress throughout: at least one committed record per simulated second on average.

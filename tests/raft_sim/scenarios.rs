@@ -21,6 +21,8 @@ pub struct Outcome {
     pub failover_ms: Option<u64>,
     /// The highest committed offset observed.
     pub committed_offset: i64,
+    /// Hard crashes injected in the middle of a step (before a persistence output).
+    pub crashes_mid_step: u64,
 }
 
 pub type Scenario = fn(u64) -> Result<Outcome, String>;
@@ -43,6 +45,7 @@ fn outcome(sim: &Sim, failover_ms: Option<u64>) -> Outcome {
         events: sim.events,
         failover_ms,
         committed_offset: sim.history.high_watermark().0,
+        crashes_mid_step: sim.crashed_mid_step,
     }
 }
 
@@ -347,6 +350,7 @@ pub fn chaos_for(
     let mut cfg = shape(seed);
     cfg.net = NetConfig::lossy();
     cfg.snapshot_every = 30;
+    cfg.crash_mid_step = 0.003;
     cfg.tweak = tweak;
     let mut sim = Sim::new(cfg, seed);
     let end = sim.now.plus(length);
@@ -382,12 +386,7 @@ pub fn chaos_for(
             _ => {}
         }
         sim.prune_history();
-        for id in sim.node_ids() {
-            if sim.node(id).shutdown_ready && sim.is_running(id) {
-                sim.kill(id);
-                sim.start(id);
-            }
-        }
+        sim.complete_shutdowns(2 * SECOND);
     }
     for id in sim.node_ids() {
         if !sim.is_running(id) {
