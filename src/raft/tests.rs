@@ -1156,3 +1156,45 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn diverging_epoch_inside_a_local_batch_of_an_older_epoch() {
+    // Local: epoch 1 batches [0, 3) and [3, 6). The leader kept only [0, 3) of epoch 1 and then
+    // wrote epoch 2 up to offset 5, which falls inside the local batch [3, 6).
+    let mut log = MemLog::new();
+    let three = || BatchPayload::Data(vec![Bytes::from_static(b"a"); 3]);
+    log.append_as_leader(Epoch(1), three());
+    log.append_as_leader(Epoch(1), three());
+    let q = QuorumStateData {
+        leader_epoch: Epoch(2),
+        leader_id: Some(NodeId(2)),
+        voted_id: None,
+    };
+    let mut c = start(1, &[1, 2, 3], log, Some(q));
+    let out = step(&mut c, 1, Input::Tick);
+    let diverging = |epoch: i32, offset: i64| {
+        Response::Fetch(FetchResponse {
+            error: ErrorKind::None,
+            high_watermark: None,
+            log_start_offset: Offset(0),
+            records: vec![],
+            diverging_epoch: Some(OffsetAndEpoch::new(Offset(offset), Epoch(epoch))),
+            snapshot_id: None,
+            leader_id: Some(NodeId(2)),
+            leader_epoch: Epoch(2),
+        })
+    };
+    // The fetch (6, epoch 1) is answered with the leader's end of epoch 1: offset 3.
+    let out = answer(&mut c, 2, &out, 2, diverging(1, 3));
+    assert_eq!(c.log().end_offset(), Offset(3));
+    // Had it been answered (epoch 2, offset 5), the local epoch 1 end would be used instead of
+    // cutting the batch [3, 6).
+    let mut log = MemLog::new();
+    log.append_as_leader(Epoch(1), three());
+    log.append_as_leader(Epoch(1), three());
+    let mut c = start(1, &[1, 2, 3], log, Some(q));
+    let out2 = step(&mut c, 1, Input::Tick);
+    answer(&mut c, 2, &out2, 2, diverging(2, 5));
+    assert_eq!(c.log().end_offset(), Offset(6));
+    let _ = out;
+}
