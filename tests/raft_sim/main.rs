@@ -289,30 +289,37 @@ fn election_timing_with_default_timeouts() {
     }
 }
 
-/// Soak: one long chaos run (`SIM_SOAK_SECONDS` simulated seconds, default 120).
+/// Soak: long chaos runs. `SIM_SOAK_SECONDS` simulated seconds per seed (default 120);
+/// `SIM_SOAK_SEEDS` seeds starting at `SIM_SEED` (default: one seed, 1).
 #[test]
 fn soak() {
     let secs: u64 = std::env::var("SIM_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(120);
-    let seed = std::env::var("SIM_SEED")
+    let first = std::env::var("SIM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let o = scenarios::chaos_for(seed, std::time::Duration::from_secs(secs), |_| {})
-        .unwrap_or_else(|e| panic!("soak seed {seed}: {e}"));
-    println!(
-        "soak seed {seed}: {} simulated s, {} events, committed offset {}, {} mid-step crashes",
-        o.virtual_ms / 1000,
-        o.events,
-        o.committed_offset,
-        o.crashes_mid_step
-    );
-    assert!(o.virtual_ms >= secs * 1000);
-    // Progress throughout: at least one committed record per simulated second on average.
-    assert!(
-        o.committed_offset >= secs as i64,
-        "too little progress: {o:?}"
-    );
+        .unwrap_or(1u64);
+    let count = std::env::var("SIM_SOAK_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1u64);
+    for seed in first..first + count {
+        let o = scenarios::chaos_for(seed, std::time::Duration::from_secs(secs), |_| {})
+            .unwrap_or_else(|e| panic!("soak seed {seed}: {e}"));
+        println!(
+            "soak seed {seed}: {} simulated s, {} events, committed offset {}, {} mid-step crashes",
+            o.virtual_ms / 1000,
+            o.events,
+            o.committed_offset,
+            o.crashes_mid_step
+        );
+        assert!(o.virtual_ms >= secs * 1000);
+        // Progress throughout: at least one committed record per simulated second on average.
+        assert!(
+            o.committed_offset >= secs as i64,
+            "too little progress: {o:?}"
+        );
+    }
 }

@@ -758,6 +758,8 @@ impl Sim {
     /// (same epoch, same leader, high watermark = leader's log end) within `limit`.
     pub fn converge(&mut self, limit: Duration) -> Result<Duration, String> {
         let start = self.now;
+        // Faults stop for the liveness phase.
+        self.cfg.crash_mid_step = 0.0;
         self.complete_shutdowns(Duration::ZERO);
         let saved_interval = self.cfg.append_interval_ms;
         self.heal();
