@@ -29,7 +29,28 @@
 //!    dropped (the core times them out).
 //! 4. `Committed` means "records below this offset are committed"; read them from the log and
 //!    hand them to the layer above. `SnapshotInstalled` means "reload state from this snapshot".
+//!    At startup the layer above loads the latest snapshot itself (the core starts with its
+//!    high watermark at that snapshot's end offset) and then follows `Committed`.
 //! 5. After [`Input::Shutdown`], wait for [`Output::ShutdownReady`] (with a deadline).
+//!
+//! A driver loop, in outline:
+//!
+//! ```text
+//! loop {
+//!     let input = select! { message => Received, proposal => Append, sleep_until(core.next_deadline()) => Tick, .. };
+//!     core.step(now(), input, &mut outputs);
+//!     for o in outputs.drain(..) {
+//!         match o {
+//!             PersistQuorumState(q) => write_quorum_state_atomically(q)?,   // fsync before sends
+//!             FlushLog { .. }       => core.log_mut().flush(),             // fsync before sends
+//!             Send { to, msg }      => transport.send(to, msg),
+//!             Committed { high_watermark } => publish_committed(core.log(), high_watermark),
+//!             other                 => handle(other),
+//!         }
+//!     }
+//!     metrics.update(core.status());
+//! }
+//! ```
 //!
 //! # States and transitions
 //!

@@ -377,12 +377,17 @@ impl<L: RaftLog> RaftCore<L> {
             return;
         }
         if let Some(div) = resp.diverging_epoch {
-            let local = self
-                .log
-                .end_offset_for_epoch(div.epoch)
-                .map_or(div.offset, |e| e.offset);
-            let target = div.offset.min(local).max(self.log.start_offset());
             let hw = self.high_watermark.unwrap_or(Offset(0));
+            // Kafka's truncateToEndOffset: with the same epoch locally, both logs hold that
+            // epoch's batches from the same leader, so the smaller end is a batch boundary in
+            // both. With an older local epoch, truncate to where it ends locally (the leader's
+            // offset may fall inside a local batch); the next fetch narrows it further.
+            let target = match self.log.end_offset_for_epoch(div.epoch) {
+                Some(local) if local.epoch == div.epoch => local.offset.min(div.offset),
+                Some(local) => local.offset,
+                None => self.log.start_offset().max(hw),
+            }
+            .max(self.log.start_offset());
             assert!(
                 target >= hw,
                 "node {}: diverging epoch {:?} would truncate to {target} below the high watermark {hw}",

@@ -1072,3 +1072,129 @@ fn observer_discovers_through_bootstrap_servers() {
         Err(ConfigError::NoBootstrapServers)
     );
 }
+
+mod fuzz {
+    //! Random inputs to one core: it never panics, never lowers its epoch, never changes a
+    //! binding vote within an epoch, and always persists before it sends.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_request() -> impl Strategy<Value = (i32, Request)> {
+        let from = 2..=5i32;
+        prop_oneof![
+            (from.clone(), 0..6i32, 0..6i32, 0..8i64, any::<bool>())
+                .prop_map(|(c, e, le, lo, pv)| { (c, vote_request(c, e, le.min(e), lo, pv)) }),
+            (from.clone(), 0..6i32).prop_map(|(l, e)| (l, begin_epoch(l, e))),
+            (from.clone(), 0..6i32, 0..8i64, 0..6i32)
+                .prop_map(|(r, e, o, le)| (r, fetch(r, e, o, le.min(e)))),
+            (from, 0..6i32).prop_map(|(l, e)| {
+                (
+                    l,
+                    Request::EndQuorumEpoch(EndQuorumEpochRequest {
+                        cluster_id: None,
+                        leader_id: NodeId(l),
+                        leader_epoch: Epoch(e),
+                        preferred_successors: vec![NodeId(1)],
+                    }),
+                )
+            }),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Event {
+        Tick(u64),
+        Req(i32, Request),
+        /// Answer the last request sent to a peer with a vote or fetch answer.
+        Answer(i32, bool, i32),
+        Append,
+    }
+
+    fn arb_event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            (1..400u64).prop_map(Event::Tick),
+            arb_request().prop_map(|(f, r)| Event::Req(f, r)),
+            (2..=3i32, any::<bool>(), 0..6i32).prop_map(|(p, g, e)| Event::Answer(p, g, e)),
+            Just(Event::Append),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+        #[test]
+        fn random_inputs_keep_the_core_consistent(events in prop::collection::vec(arb_event(), 1..60)) {
+            let mut c = node1();
+            let mut now = 0u64;
+            let mut last: Vec<Output> = Vec::new();
+            let mut epoch = c.epoch();
+            let mut cast = (c.epoch(), c.quorum_state().voted_id);
+            for ev in events {
+                let out = match ev {
+                    Event::Tick(d) => { now += d; step(&mut c, now, Input::Tick) }
+                    Event::Req(from, r) => step(&mut c, now, request(from, r)),
+                    Event::Append => { let e = c.epoch(); step(&mut c, now, Input::Append { epoch: e, records: vec![Bytes::from_static(b"r")] }) }
+                    Event::Answer(peer, granted, e) => {
+                        match sent_requests(&last).into_iter().find(|(t, _, _)| *t == NodeId(peer)) {
+                            Some((_, cid, Request::Vote(_))) => step(&mut c, now, Input::Received { from: NodeId(peer), msg: Message::Response { correlation_id: cid, body: vote(granted, e, None) } }),
+                            Some((_, cid, _)) => step(&mut c, now, Input::Received { from: NodeId(peer), msg: Message::Response { correlation_id: cid, body: Response::BeginQuorumEpoch(QuorumEpochResponse { error: ErrorKind::None, leader_id: None, leader_epoch: Epoch(e) }) } }),
+                            None => step(&mut c, now, Input::Tick),
+                        }
+                    }
+                };
+                assert_persist_before_send(&out);
+                prop_assert!(c.epoch() >= epoch);
+                let q = c.quorum_state();
+                if q.leader_epoch == cast.0 && cast.1.is_some() {
+                    prop_assert_eq!(q.voted_id, cast.1, "vote changed within an epoch");
+                }
+                epoch = c.epoch();
+                cast = (q.leader_epoch, q.voted_id);
+                prop_assert!(c.next_deadline() > MonoTime(now) || c.next_deadline() == MonoTime(u64::MAX));
+                if !out.is_empty() { last = out; }
+            }
+        }
+    }
+}
+
+#[test]
+fn diverging_epoch_inside_a_local_batch_of_an_older_epoch() {
+    // Local: epoch 1 batches [0, 3) and [3, 6). The leader kept only [0, 3) of epoch 1 and then
+    // wrote epoch 2 up to offset 5, which falls inside the local batch [3, 6).
+    let mut log = MemLog::new();
+    let three = || BatchPayload::Data(vec![Bytes::from_static(b"a"); 3]);
+    log.append_as_leader(Epoch(1), three());
+    log.append_as_leader(Epoch(1), three());
+    let q = QuorumStateData {
+        leader_epoch: Epoch(2),
+        leader_id: Some(NodeId(2)),
+        voted_id: None,
+    };
+    let mut c = start(1, &[1, 2, 3], log, Some(q));
+    let out = step(&mut c, 1, Input::Tick);
+    let diverging = |epoch: i32, offset: i64| {
+        Response::Fetch(FetchResponse {
+            error: ErrorKind::None,
+            high_watermark: None,
+            log_start_offset: Offset(0),
+            records: vec![],
+            diverging_epoch: Some(OffsetAndEpoch::new(Offset(offset), Epoch(epoch))),
+            snapshot_id: None,
+            leader_id: Some(NodeId(2)),
+            leader_epoch: Epoch(2),
+        })
+    };
+    // The fetch (6, epoch 1) is answered with the leader's end of epoch 1: offset 3.
+    let out = answer(&mut c, 2, &out, 2, diverging(1, 3));
+    assert_eq!(c.log().end_offset(), Offset(3));
+    // Had it been answered (epoch 2, offset 5), the local epoch 1 end would be used instead of
+    // cutting the batch [3, 6).
+    let mut log = MemLog::new();
+    log.append_as_leader(Epoch(1), three());
+    log.append_as_leader(Epoch(1), three());
+    let mut c = start(1, &[1, 2, 3], log, Some(q));
+    let out2 = step(&mut c, 1, Input::Tick);
+    answer(&mut c, 2, &out2, 2, diverging(2, 5));
+    assert_eq!(c.log().end_offset(), Offset(6));
+    let _ = out;
+}

@@ -11,6 +11,17 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("SystemTime", "time only comes from the `now` argument"),
     ("thread_rng", "randomness only from the injected seeded RNG"),
     ("rand::rng", "randomness only from the injected seeded RNG"),
+    ("ThreadRng", "randomness only from the injected seeded RNG"),
+    ("OsRng", "randomness only from the injected seeded RNG"),
+    (
+        "from_entropy",
+        "randomness only from the injected seeded RNG",
+    ),
+    (
+        "from_os_rng",
+        "randomness only from the injected seeded RNG",
+    ),
+    ("std::thread", "no threads or sleeps in sans-IO code"),
     (
         "HashMap",
         "iteration order varies per process: use BTreeMap",
@@ -59,6 +70,21 @@ fn violations(root: &Path) -> Vec<String> {
                     found.push(format!("{}:{}: `{needle}`: {why}", file.display(), n + 1));
                 }
             }
+            // Grouped imports such as `use std::{fs, net::TcpStream}`.
+            if code.contains("std::{") {
+                for module in ["fs", "net", "thread"] {
+                    let grouped = code
+                        .split(['{', '}', ',', ' '])
+                        .any(|part| part == module || part.starts_with(&format!("{module}::")));
+                    if grouped {
+                        found.push(format!(
+                            "{}:{}: grouped `std::{module}` import",
+                            file.display(),
+                            n + 1
+                        ));
+                    }
+                }
+            }
         }
     }
     found
@@ -83,11 +109,12 @@ fn the_scanner_finds_a_planted_violation() {
     std::fs::create_dir_all(&raft).unwrap();
     std::fs::write(
         raft.join("bad.rs"),
-        "use std::collections::HashMap;\n// tokio:: in a comment is fine\n",
+        "use std::collections::HashMap;\n// tokio:: in a comment is fine\nuse std::{fs, io};\n",
     )
     .unwrap();
     let found = violations(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0].contains("HashMap"));
+    assert!(found[1].contains("grouped `std::fs`"));
 }

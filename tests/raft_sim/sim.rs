@@ -60,6 +60,9 @@ pub struct SimConfig {
     pub snapshot_every: i64,
     /// Clean the log below each new snapshot.
     pub clean_after_snapshot: bool,
+    /// Probability of a hard crash just before a persistence output of a step is executed
+    /// (the rest of that step's outputs, sends included, are lost with the node).
+    pub crash_mid_step: f64,
     pub tweak: fn(&mut RaftConfig),
 }
 
@@ -73,6 +76,7 @@ impl SimConfig {
             append_interval_ms: 20,
             snapshot_every: 50,
             clean_after_snapshot: true,
+            crash_mid_step: 0.0,
             tweak: |_| {},
         }
     }
@@ -146,6 +150,8 @@ pub struct SimNode {
     tick_generation: u64,
     sm: StateMachine,
     pub shutdown_ready: bool,
+    /// When `Input::Shutdown` was given to this incarnation.
+    pub shutdown_since: Option<MonoTime>,
     /// Epochs in which this incarnation was elected (became leader).
     pub led_epochs: BTreeSet<Epoch>,
 }
@@ -179,6 +185,7 @@ pub struct Sim {
     pub notes: Vec<Note>,
     pub snapshots_created: u64,
     pub snapshots_rejected: u64,
+    pub crashed_mid_step: u64,
     pub violation: Option<(MonoTime, Violation)>,
     /// Offsets of snapshot requests a scenario wants to try (KAFKA-13968).
     pub bad_snapshot_attempts: bool,
@@ -208,6 +215,7 @@ impl Sim {
             notes: Vec::new(),
             snapshots_created: 0,
             snapshots_rejected: 0,
+            crashed_mid_step: 0,
             violation: None,
             bad_snapshot_attempts: false,
             verbose: std::env::var("SIM_TRACE").is_ok_and(|v| v == "1"),
@@ -222,6 +230,7 @@ impl Sim {
                 tick_generation: 0,
                 sm: StateMachine::default(),
                 shutdown_ready: false,
+                shutdown_since: None,
                 led_epochs: BTreeSet::new(),
             });
         }
@@ -287,6 +296,7 @@ impl Sim {
         let n = &mut self.nodes[i];
         n.incarnation = incarnation;
         n.shutdown_ready = false;
+        n.shutdown_since = None;
         n.led_epochs.clear();
         // The state machine restarts from the latest snapshot.
         n.sm = StateMachine::default();
@@ -331,6 +341,10 @@ impl Sim {
 
     pub fn input(&mut self, id: NodeId, input: Input) {
         if self.is_running(id) {
+            if input == Input::Shutdown {
+                let i = self.idx(id);
+                self.nodes[i].shutdown_since.get_or_insert(self.now);
+            }
             self.step(id, input);
             self.check_invariants();
         }
@@ -394,6 +408,10 @@ impl Sim {
 
     fn step(&mut self, id: NodeId, input: Input) {
         let i = self.idx(id);
+        if self.nodes[i].core.is_none() {
+            // Crashed earlier in this event (crash_mid_step).
+            return;
+        }
         let now = self.now;
         let mut out = Vec::new();
         if self.verbose {
@@ -415,6 +433,19 @@ impl Sim {
         }
         // Persistence first (the driver rule), then everything else in order.
         for o in out {
+            let persistence = matches!(o, Output::PersistQuorumState(_) | Output::FlushLog { .. });
+            if persistence
+                && self.cfg.crash_mid_step > 0.0
+                && self.rng.random_bool(self.cfg.crash_mid_step)
+            {
+                self.mix(&[6, id.0 as u64]);
+                self.kill(id);
+                self.crashed_mid_step += 1;
+                return;
+            }
+            if self.nodes[self.idx(id)].core.is_none() {
+                return;
+            }
             self.execute(id, o);
         }
         let i = self.idx(id);
@@ -727,6 +758,9 @@ impl Sim {
     /// (same epoch, same leader, high watermark = leader's log end) within `limit`.
     pub fn converge(&mut self, limit: Duration) -> Result<Duration, String> {
         let start = self.now;
+        // Faults stop for the liveness phase.
+        self.cfg.crash_mid_step = 0.0;
+        self.complete_shutdowns(Duration::ZERO);
         let saved_interval = self.cfg.append_interval_ms;
         self.heal();
         self.set_net(NetConfig::reliable());
@@ -809,6 +843,22 @@ impl Sim {
             .min()
             .unwrap_or(Offset(0));
         self.history.prune_below(floor);
+    }
+
+    /// What a driver does with a node that was asked to shut down: exit once it reports
+    /// `ShutdownReady`, or when its shutdown deadline passes (it may never see a new leader).
+    /// The simulator restarts such nodes.
+    pub fn complete_shutdowns(&mut self, deadline: Duration) {
+        for id in self.node_ids() {
+            let n = self.node(id);
+            let overdue = n
+                .shutdown_since
+                .is_some_and(|t| self.now.since(t) >= deadline);
+            if n.core.is_some() && (n.shutdown_ready || overdue) {
+                self.kill(id);
+                self.start(id);
+            }
+        }
     }
 
     pub fn describe(&self) -> String {
