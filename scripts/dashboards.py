@@ -199,6 +199,20 @@ def broker():
     p.append(panel(l, "timeseries", "Threads",
                    "OS threads of the process (`process_threads`).",
                    "none", [(f"process_threads{{{SEL}}}", "{{instance}}")]))
+    p.append(row(l, "Storage"))
+    p.append(panel(l, "timeseries", "Log directory free space",
+                   "Free share of each log directory's file system (`kafka_log_dir_free_bytes` / `kafka_log_dir_total_bytes`). "
+                   "Below 10%: runbook KafkaLogDirAlmostFull.",
+                   "percentunit", [(f"kafka_log_dir_free_bytes{{{SEL}}} / kafka_log_dir_total_bytes{{{SEL}}}", "{{instance}} {{dir}}")]))
+    p.append(panel(l, "timeseries", "Log size and segments",
+                   "Bytes and segment count of the logs per topic on each node (`kafka_log_size_bytes`, `kafka_log_segments`).",
+                   "bytes", [(f"sum by (instance, topic) (kafka_log_size_bytes{{{SEL}}})", "{{instance}} {{topic}}")]))
+    p.append(panel(l, "timeseries", "Log flush latency p99",
+                   "99th percentile of log fsync time (`kafka_log_flush_duration_seconds`); offline directories "
+                   "(`kafka_log_offline_dirs`) page as KafkaOfflineLogDirs.",
+                   "s", [("histogram_quantile(0.99, sum by (le, instance) "
+                          f"(rate(kafka_log_flush_duration_seconds_bucket{{{SEL}}}[$__rate_interval])))", "{{instance}}"),
+                         (f"max by (instance) (kafka_log_offline_dirs{{{SEL}}})", "offline dirs {{instance}}")]))
     p.append(row(l, "Network"))
     p.append(panel(l, "timeseries", "Requests by API",
                    "Requests per second by node and API (`kafka_network_requests_total`).",

@@ -87,6 +87,11 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         config.metadata.log_segment_bytes,
         clock,
     )?;
+    metrics
+        .log
+        .recovered_truncated_bytes
+        .inc_by(report.truncated_bytes);
+    let metadata_log = metadata_log.with_metrics(metrics.log.clone());
     tracing::info!(
         dir = %metadata_log.dir().display(),
         segments = metadata_log.segment_count(),
@@ -136,6 +141,11 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         shutdown.signal(),
     ));
     readiness.ready("listeners");
+    tasks.spawn(watch_log_dirs(
+        config.all_dirs(),
+        metrics.clone(),
+        shutdown.signal(),
+    ));
     tasks.spawn(track_quorum_readiness(
         raft.clone(),
         readiness.clone(),
@@ -179,6 +189,36 @@ impl RunningServer {
             self.tasks.abort_all();
         }
         drained
+    }
+}
+
+/// Reports free and total bytes of each log directory's file system every 10 seconds.
+async fn watch_log_dirs(
+    dirs: Vec<std::path::PathBuf>,
+    metrics: Metrics,
+    mut shutdown: crate::shutdown::ShutdownSignal,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        for d in &dirs {
+            if let Some((free, total)) = crate::storage::disk_space(d) {
+                let label = [d.display().to_string()];
+                metrics
+                    .log
+                    .dir_free_bytes
+                    .with_label_values(&[label[0].as_str()])
+                    .set(free as i64);
+                metrics
+                    .log
+                    .dir_total_bytes
+                    .with_label_values(&[label[0].as_str()])
+                    .set(total as i64);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tick.tick() => {}
+        }
     }
 }
 

@@ -192,9 +192,64 @@ pub struct Metrics {
     pub network_request_errors: IntCounterVec,
     pub network_request_duration: HistogramVec,
     pub network_malformed_requests: IntCounterVec,
+    pub log: LogMetrics,
     pub raft: RaftMetrics,
     /// Exported once this node runs the raft driver.
     pub raft_group: MetricGroup,
+}
+
+/// Log directories and the logs in them.
+#[derive(Clone)]
+pub struct LogMetrics {
+    pub flush_duration: Histogram,
+    pub dir_free_bytes: IntGaugeVec,
+    pub dir_total_bytes: IntGaugeVec,
+    pub offline_dirs: IntGauge,
+    pub recovered_truncated_bytes: IntCounter,
+    pub segments: IntGaugeVec,
+    pub size_bytes: IntGaugeVec,
+}
+
+impl LogMetrics {
+    fn register(b: &mut Builder) -> LogMetrics {
+        let m = LogMetrics {
+            flush_duration: b.histogram(
+                "kafka_log_flush_duration_seconds",
+                "Time to fsync a log's new data and indexes (JMX: kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs).",
+                LATENCY_BUCKETS,
+            ),
+            dir_free_bytes: b.gauge_vec(
+                "kafka_log_dir_free_bytes",
+                "Free bytes on the file system of each log directory.",
+                &["dir"],
+            ),
+            dir_total_bytes: b.gauge_vec(
+                "kafka_log_dir_total_bytes",
+                "Size in bytes of the file system of each log directory.",
+                &["dir"],
+            ),
+            offline_dirs: b.int_gauge(
+                "kafka_log_offline_dirs",
+                "Log directories taken offline after I/O errors (JMX: kafka.log:type=LogManager,name=OfflineLogDirectoryCount).",
+            ),
+            recovered_truncated_bytes: b.counter(
+                "kafka_log_recovered_truncated_bytes_total",
+                "Bytes of torn or corrupt log tails cut off by recovery after an unclean shutdown.",
+            ),
+            segments: b.gauge_vec(
+                "kafka_log_segments",
+                "Segments per topic on this node (JMX: kafka.log:type=Log,name=NumLogSegments).",
+                &["topic"],
+            ),
+            size_bytes: b.gauge_vec(
+                "kafka_log_size_bytes",
+                "Bytes of log segments per topic on this node (JMX: kafka.log:type=Log,name=Size).",
+                &["topic"],
+            ),
+        };
+        m.offline_dirs.set(0);
+        m
+    }
 }
 
 /// The KRaft quorum as this node sees it (`kafka.server:type=raft-metrics` in Kafka).
@@ -391,6 +446,7 @@ impl Metrics {
             "Connections closed because of an undecodable, oversized or unsupported request, by listener and reason.",
             &["listener", "reason"],
         );
+        let log = LogMetrics::register(&mut b);
         let (raft, raft_group) = b.group(RaftMetrics::register);
         #[cfg(target_os = "linux")]
         b.registry
@@ -413,6 +469,7 @@ impl Metrics {
             network_request_errors,
             network_request_duration,
             network_malformed_requests,
+            log,
             raft,
             raft_group,
         }

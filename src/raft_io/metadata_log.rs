@@ -14,6 +14,7 @@ use super::codec;
 use super::snapshot_store::SnapshotStore;
 use crate::clock::Clock;
 use crate::log::{Log, LogConfig, LogError, RecoveryReport};
+use crate::observability::metrics::LogMetrics;
 use crate::raft::{Batch, BatchPayload, OffsetAndEpoch, RaftLog, SnapshotId};
 use crate::types::{Epoch, Offset};
 
@@ -75,11 +76,11 @@ pub fn check_voter_state(metadata_log_dir: &Path) -> Result<(), MetadataLogError
 }
 
 /// The metadata log of this node.
-#[derive(Debug)]
 pub struct MetadataLog {
     log: Log,
     snapshots: SnapshotStore,
     clock: Clock,
+    metrics: Option<LogMetrics>,
 }
 
 fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
@@ -120,6 +121,7 @@ impl MetadataLog {
                 log,
                 snapshots,
                 clock,
+                metrics: None,
             },
             report,
         ))
@@ -127,6 +129,25 @@ impl MetadataLog {
 
     pub fn dir(&self) -> &Path {
         self.log.dir()
+    }
+
+    /// Reports flushes, size and segment count to `metrics` from now on.
+    pub fn with_metrics(mut self, metrics: LogMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self.report_size();
+        self
+    }
+
+    fn report_size(&self) {
+        if let Some(m) = &self.metrics {
+            let topic = [super::wire::METADATA_TOPIC];
+            m.segments
+                .with_label_values(&topic)
+                .set(self.log.segment_count() as i64);
+            m.size_bytes
+                .with_label_values(&topic)
+                .set(self.log.size_bytes() as i64);
+        }
     }
 
     /// A whole frozen snapshot (for the layer above to load at startup).
@@ -226,8 +247,14 @@ impl RaftLog for MetadataLog {
     }
 
     fn flush(&mut self) {
-        if let Err(e) = self.log.flush() {
-            fatal("flush", e);
+        match self.log.flush() {
+            Ok(info) => {
+                if let Some(m) = &self.metrics {
+                    m.flush_duration.observe(info.duration.as_secs_f64());
+                }
+                self.report_size();
+            }
+            Err(e) => fatal("flush", e),
         }
     }
 

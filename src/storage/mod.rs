@@ -156,6 +156,20 @@ pub fn verify_for_startup(config: &ServerConfig) -> Result<VerifiedStorage, Stor
     })
 }
 
+/// Free and total bytes of the file system holding `dir` (`statvfs`).
+pub fn disk_space(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid NUL-terminated string and `st` a writable statvfs struct.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+    if rc != 0 {
+        return None;
+    }
+    let unit = st.f_frsize as u64;
+    Some((st.f_bavail as u64 * unit, st.f_blocks as u64 * unit))
+}
+
 /// Whether `dir` holds a `meta.properties`.
 pub fn is_formatted(dir: &Path) -> bool {
     MetaProperties::path(dir).exists()

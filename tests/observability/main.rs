@@ -160,6 +160,8 @@ const MUST_HAVE: &[(&str, &str)] = &[
     ("kraftd-cluster-overview", "CPU"),
     ("kraftd-cluster-overview", "Resident memory"),
     ("kraftd-broker", "File descriptors used"),
+    ("kraftd-broker", "Log directory free space"),
+    ("kraftd-broker", "Log size and segments"),
     ("kraftd-quorum", "Active controller"),
     ("kraftd-quorum", "Epoch"),
     ("kraftd-quorum", "Voters up / total"),
