@@ -90,6 +90,20 @@ fn appends(c: &mut Criterion) {
             },
         );
     }
+    // Like `dd … conv=fdatasync`: a large sequential write made durable by one flush.
+    let b = batch(256, 1024);
+    let per_iter = 256usize;
+    g.throughput(Throughput::Bytes((b.len() * per_iter) as u64));
+    g.bench_function("bulk_then_flush_64MiB", |bench| {
+        let dir = bench_dir();
+        let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+        bench.iter(|| {
+            for _ in 0..per_iter {
+                log.append_as_leader(b.clone(), 1, 0, false).unwrap();
+            }
+            log.flush().unwrap();
+        });
+    });
     g.finish();
 }
 

@@ -41,6 +41,9 @@ enum Event {
     DescribeQuorum {
         reply: oneshot::Sender<DescribeQuorumResponse>,
     },
+    /// From the layer above: freeze a snapshot of its state, or clean the log below the
+    /// latest snapshot.
+    Core(Input),
     Shutdown {
         reply: oneshot::Sender<()>,
         deadline: Instant,
@@ -182,6 +185,20 @@ impl RaftHandle {
             .await
             .map_err(|_| AppendError::Stopped)?;
         rx.await.map_err(|_| AppendError::Stopped)?
+    }
+
+    /// Hands the core a snapshot of the state machine at `id` (committed, batch-aligned); the
+    /// outcome appears as `SnapshotCreated`/`SnapshotRejected` in the driver's log.
+    pub async fn create_snapshot(&self, id: crate::raft::SnapshotId, data: Bytes) -> bool {
+        self.events
+            .send(Event::Core(Input::CreateSnapshot { id, data }))
+            .await
+            .is_ok()
+    }
+
+    /// Deletes log segments below the latest snapshot (never the snapshot itself).
+    pub async fn clean_log(&self) -> bool {
+        self.events.send(Event::Core(Input::CleanLog)).await.is_ok()
     }
 
     /// The latest status (updated after every step).
@@ -397,6 +414,7 @@ impl<L: RaftLog> Driver<L> {
                 let _ = reply.send(self.core.describe_quorum());
                 None
             }
+            Event::Core(input) => Some(input),
             Event::Shutdown { reply, deadline } => {
                 self.shutdown = Some((reply, deadline));
                 Some(Input::Shutdown)

@@ -15,12 +15,13 @@ use kraftd::clock::Clock;
 use kraftd::config::{HostPort, Listener};
 use kraftd::network::{BoundListener, Dispatcher};
 use kraftd::observability::Metrics;
+use kraftd::raft::SnapshotId;
 use kraftd::raft::{MemLog, RaftConfig, RaftCore, StateKind};
 use kraftd::raft_io::driver::{self, DriverSettings, RaftHandle};
 use kraftd::raft_io::endpoint::{self, ControllerNode, RaftEndpoint};
 use kraftd::raft_io::quorum_state_store::QuorumStateStore;
 use kraftd::shutdown::Shutdown;
-use kraftd::types::NodeId;
+use kraftd::types::{NodeId, Offset};
 use rand::SeedableRng;
 
 const CLUSTER: &str = "MkU3OEVBNTcwNTJENDM2Qk";
@@ -225,6 +226,22 @@ async fn three_voters_elect_commit_describe_and_hand_over() {
         view.format_status()
             .contains(&format!("LeaderId:               {}", leader.0))
     );
+
+    // The layer above freezes a snapshot at the committed end; cleaning moves the log start.
+    let snap_end = Offset(last.0 + 1);
+    assert!(
+        lv.handle
+            .create_snapshot(
+                SnapshotId::new(snap_end, epoch),
+                Bytes::from_static(b"state")
+            )
+            .await
+    );
+    assert!(lv.handle.clean_log().await);
+    common::wait_for_async(Duration::from_secs(5), || {
+        (lv.handle.status().borrow().raft.log_start_offset == snap_end).then_some(())
+    })
+    .await;
 
     // Graceful shutdown of the leader hands leadership to another voter quickly.
     let started = Instant::now();
