@@ -481,12 +481,19 @@ fn systemd_notify_ready_and_stopping() {
         &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
     );
     let mut buf = [0u8; 256];
-    let n = socket.recv(&mut buf).expect("READY=1 notification");
+    // Retry when a signal (e.g. another test's child exiting) interrupts the wait.
+    let recv = |buf: &mut [u8]| loop {
+        match socket.recv(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    };
+    let n = recv(&mut buf).expect("READY=1 notification");
     assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
     // READY is sent only after the listeners are bound.
     assert!(TcpStream::connect(ports.broker_addr()).is_ok());
     node.signal(libc::SIGTERM);
-    let n = socket.recv(&mut buf).expect("STOPPING=1 notification");
+    let n = recv(&mut buf).expect("STOPPING=1 notification");
     assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
     assert!(node.wait_exit(Duration::from_secs(10)).success());
 }
