@@ -6,50 +6,14 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use kraftd::log::batch::encode_uncompressed;
 use kraftd::log::{Log, LogConfig};
 
 fn batch(count: i32, value_len: usize) -> Bytes {
-    fn varint(b: &mut BytesMut, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        while z >= 0x80 {
-            b.put_u8((z as u8) | 0x80);
-            z >>= 7;
-        }
-        b.put_u8(z as u8);
-    }
-    let mut records = BytesMut::new();
-    for i in 0..count {
-        let mut r = BytesMut::new();
-        r.put_u8(0);
-        varint(&mut r, 0);
-        varint(&mut r, i64::from(i));
-        varint(&mut r, -1);
-        varint(&mut r, value_len as i64);
-        r.put_bytes(b'x', value_len);
-        varint(&mut r, 0);
-        varint(&mut records, r.len() as i64);
-        records.extend_from_slice(&r);
-    }
-    let mut b = BytesMut::new();
-    b.put_i64(0);
-    b.put_i32((49 + records.len()) as i32);
-    b.put_i32(0);
-    b.put_i8(2);
-    b.put_u32(0);
-    b.put_i16(0);
-    b.put_i32(count - 1);
-    b.put_i64(0);
-    b.put_i64(0);
-    b.put_i64(-1);
-    b.put_i16(-1);
-    b.put_i32(-1);
-    b.put_i32(count);
-    b.extend_from_slice(&records);
-    let crc = crc32c::crc32c(&b[21..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    b.freeze()
+    let value = vec![b'x'; value_len];
+    encode_uncompressed(0, 0, (0..count).map(|_| value.as_slice()), 0)
 }
 
 fn bench_dir() -> tempfile::TempDir {

@@ -195,13 +195,66 @@ impl RecordBatch {
     }
 }
 
+fn put_varint(b: &mut BytesMut, v: i64) {
+    use bytes::BufMut;
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        b.put_u8((z as u8) | 0x80);
+        z >>= 7;
+    }
+    b.put_u8(z as u8);
+}
+
+/// Encodes an uncompressed RecordBatch v2 of key-less records with one timestamp (producer id
+/// -1, no sequence). Used by tests, benchmarks and the load generator.
+pub fn encode_uncompressed<'a>(
+    base_offset: i64,
+    epoch: i32,
+    values: impl IntoIterator<Item = &'a [u8]>,
+    timestamp: i64,
+) -> Bytes {
+    use bytes::BufMut;
+    let mut records = BytesMut::new();
+    let mut count = 0i32;
+    for (i, value) in values.into_iter().enumerate() {
+        // length, attributes, timestamp delta, offset delta, key -1, value, no headers
+        let mut r = BytesMut::new();
+        r.put_u8(0);
+        put_varint(&mut r, 0);
+        put_varint(&mut r, i as i64);
+        put_varint(&mut r, -1);
+        put_varint(&mut r, value.len() as i64);
+        r.extend_from_slice(value);
+        put_varint(&mut r, 0);
+        put_varint(&mut records, r.len() as i64);
+        records.extend_from_slice(&r);
+        count += 1;
+    }
+    let mut b = BytesMut::new();
+    b.put_i64(base_offset);
+    b.put_i32((HEADER_SIZE - LOG_OVERHEAD + records.len()) as i32);
+    b.put_i32(epoch);
+    b.put_i8(2);
+    b.put_u32(0);
+    b.put_i16(0);
+    b.put_i32(count - 1);
+    b.put_i64(timestamp);
+    b.put_i64(timestamp);
+    b.put_i64(-1);
+    b.put_i16(-1);
+    b.put_i32(-1);
+    b.put_i32(count);
+    b.extend_from_slice(&records);
+    let crc = crc32c::crc32c(&b[CRC_START..]);
+    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    b.freeze()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
-    use bytes::BufMut;
-
     use super::*;
 
-    /// A valid uncompressed batch with `count` records of `value_len` bytes (test helper).
+    /// A valid uncompressed batch with `count` records of `value_len` bytes.
     pub fn batch(
         base_offset: i64,
         epoch: i32,
@@ -209,48 +262,13 @@ pub(crate) mod tests {
         value_len: usize,
         timestamp: i64,
     ) -> Bytes {
-        let mut records = BytesMut::new();
-        for i in 0..count {
-            // record: length varint, attributes, ts delta varint, offset delta varint,
-            // key length -1, value length, value, header count 0
-            let mut r = BytesMut::new();
-            r.put_u8(0);
-            put_varint(&mut r, 0);
-            put_varint(&mut r, i64::from(i));
-            put_varint(&mut r, -1);
-            put_varint(&mut r, value_len as i64);
-            r.put_bytes(b'v', value_len);
-            put_varint(&mut r, 0);
-            put_varint(&mut records, r.len() as i64);
-            records.extend_from_slice(&r);
-        }
-        let mut b = BytesMut::new();
-        b.put_i64(base_offset);
-        b.put_i32((HEADER_SIZE - LOG_OVERHEAD + records.len()) as i32);
-        b.put_i32(epoch);
-        b.put_i8(2);
-        b.put_u32(0);
-        b.put_i16(0);
-        b.put_i32(count - 1);
-        b.put_i64(timestamp);
-        b.put_i64(timestamp);
-        b.put_i64(-1);
-        b.put_i16(-1);
-        b.put_i32(-1);
-        b.put_i32(count);
-        b.extend_from_slice(&records);
-        let crc = crc32c::crc32c(&b[CRC_START..]);
-        b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-        b.freeze()
-    }
-
-    fn put_varint(b: &mut BytesMut, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        while z >= 0x80 {
-            b.put_u8((z as u8) | 0x80);
-            z >>= 7;
-        }
-        b.put_u8(z as u8);
+        let value = vec![b'v'; value_len];
+        encode_uncompressed(
+            base_offset,
+            epoch,
+            (0..count).map(|_| value.as_slice()),
+            timestamp,
+        )
     }
 
     #[test]

@@ -366,28 +366,65 @@ fn follower_lag_metrics_move_when_a_follower_stops_and_recover() {
     for c in &cs {
         let http = std::net::SocketAddr::from(([127, 0, 0, 1], c.http));
         let (_, body) = http_get(http, "/metrics").unwrap();
-        let mut child = std::process::Command::new(require_tool("promtool"))
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(body.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-            "node {}: {}",
-            c.id,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        promtool_check_metrics(&body).unwrap_or_else(|e| panic!("node {}: {e}", c.id));
     }
+
+    // A broker-only node observes the quorum: it fetches the metadata log, never votes, and the
+    // leader reports it as an observer.
+    let bdir = root.path().join("b101");
+    std::fs::create_dir_all(&bdir).unwrap();
+    let (bport, bhttp) = (free_port(), free_port());
+    let voters = std::fs::read_to_string(&cs[0].config)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("controller.quorum.voters="))
+        .unwrap()
+        .to_string();
+    let bconfig = write_config(
+        &bdir,
+        &format!(
+            "process.roles=broker\nnode.id=101\n{voters}\nlisteners=PLAINTEXT://127.0.0.1:{bport}\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\nkraftd.http.listener=127.0.0.1:{bhttp}\n",
+            bdir.join("data").display()
+        ),
+    );
+    let meta = std::fs::read_to_string(cs[0].dir.join("metadata/meta.properties")).unwrap();
+    let cluster_id = meta
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster.id="))
+        .unwrap()
+        .to_string();
+    let (status, out, err) = run_kraftd(&[
+        "storage",
+        "format",
+        "-t",
+        &cluster_id,
+        "-c",
+        bconfig.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "{out}{err}");
+    let mut broker = Kraftd::spawn(
+        &["server", "-c", bconfig.to_str().unwrap()],
+        bdir.join("kraftd.log"),
+        &[],
+    );
+    let bhttp_addr = std::net::SocketAddr::from(([127, 0, 0, 1], bhttp));
+    broker.wait_healthy(bhttp_addr, START);
+    wait_for(START, "the broker to observe the quorum", || {
+        let (_, body) = http_get(bhttp_addr, "/metrics").ok()?;
+        (body.contains("kafka_raft_state{state=\"observer\"} 1")
+            && body.contains("kafka_raft_is_voter 0"))
+        .then_some(())
+    });
+    wait_for(START, "the leader to report its observer", || {
+        (gauge(
+            l,
+            "kafka_raft_follower_lag{kind=\"observer\",replica_id=\"101\"}",
+        ) >= 0.0)
+            .then_some(())
+    });
+    wait_for(START, "the broker to be ready", || {
+        matches!(http_get(bhttp_addr, "/readyz"), Ok((200, _))).then_some(())
+    });
 
     let age = format!(
         "kafka_raft_follower_last_caught_up_age_seconds{{kind=\"voter\",replica_id=\"{}\"}}",

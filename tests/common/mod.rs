@@ -368,3 +368,33 @@ pub fn render_rules_for_tests(src: &Path, dest_dir: &Path) -> PathBuf {
     std::fs::write(&dest, rendered).unwrap();
     dest
 }
+
+/// Runs `promtool check metrics` on an exposition; `Err` with promtool's output on any finding
+/// (it prints nothing for a clean exposition).
+pub fn promtool_check_metrics(body: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut child = Command::new(require_tool("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && text.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!("exit {:?}: {text}", out.status))
+    }
+}

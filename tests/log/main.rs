@@ -3,51 +3,17 @@
 //! model (offsets, batch bytes, start/end offsets, timestamp and epoch lookups).
 //! `PROPTEST_CASES` scales the number of sequences (default 48).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+use kraftd::log::batch::encode_uncompressed;
 use kraftd::log::{Log, LogConfig, RecordBatch};
 use proptest::prelude::*;
 
 /// A valid uncompressed RecordBatch v2 with `count` records (offsets assigned by the log).
 fn batch(count: i32, value_len: usize, timestamp: i64) -> Bytes {
-    fn varint(b: &mut BytesMut, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        while z >= 0x80 {
-            b.put_u8((z as u8) | 0x80);
-            z >>= 7;
-        }
-        b.put_u8(z as u8);
-    }
-    let mut records = BytesMut::new();
-    for i in 0..count {
-        let mut r = BytesMut::new();
-        r.put_u8(0);
-        varint(&mut r, 0);
-        varint(&mut r, i64::from(i));
-        varint(&mut r, -1);
-        varint(&mut r, value_len as i64);
-        r.put_bytes(b'a' + (i % 26) as u8, value_len);
-        varint(&mut r, 0);
-        varint(&mut records, r.len() as i64);
-        records.extend_from_slice(&r);
-    }
-    let mut b = BytesMut::new();
-    b.put_i64(0);
-    b.put_i32((49 + records.len()) as i32);
-    b.put_i32(0);
-    b.put_i8(2);
-    b.put_u32(0);
-    b.put_i16(0);
-    b.put_i32(count - 1);
-    b.put_i64(timestamp);
-    b.put_i64(timestamp);
-    b.put_i64(-1);
-    b.put_i16(-1);
-    b.put_i32(-1);
-    b.put_i32(count);
-    b.extend_from_slice(&records);
-    let crc = crc32c::crc32c(&b[21..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    b.freeze()
+    let values: Vec<Vec<u8>> = (0..count)
+        .map(|i| vec![b'a' + (i % 26) as u8; value_len])
+        .collect();
+    encode_uncompressed(0, 0, values.iter().map(Vec::as_slice), timestamp)
 }
 
 #[derive(Debug, Clone)]

@@ -216,27 +216,7 @@ fn endpoints_metrics_and_graceful_shutdown() {
     ] {
         assert!(body.contains(name), "/metrics lacks {name}");
     }
-    let promtool = require_tool("promtool");
-    let mut check = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check_metrics(&body).unwrap_or_else(|e| panic!("promtool check metrics: {e}"));
 
     node.signal(libc::SIGTERM);
     // kraftd.shutdown.timeout.ms=5000 in the test config; allow process exit on top.
