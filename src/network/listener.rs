@@ -59,7 +59,7 @@ impl BoundListener {
         for api in self.dispatcher.apis().apis() {
             metrics
                 .network_requests
-                .with_label_values(&[connection::api_name(api.key)])
+                .with_label_values(&[connection::api_name(api.key).as_str()])
                 .inc_by(0);
         }
         loop {
