@@ -108,77 +108,35 @@ impl Dispatcher {
         };
         match key {
             ApiKey::Vote => {
-                let r: VoteRequest = request::decode_body(head)?;
-                let resp = raft.vote(&r).await.map_err(failed)?;
-                let code = first_error(
-                    resp.error_code,
-                    resp.topics
-                        .first()
-                        .and_then(|t| t.partitions.first())
-                        .map(|p| p.error_code),
-                );
-                encode(corr, key, v, &resp, code)
+                let resp = raft.vote(&request::decode_body::<VoteRequest>(head)?).await;
+                let resp = resp.map_err(failed)?;
+                encode(corr, key, v, &resp, resp.error_code_of())
             }
             ApiKey::BeginQuorumEpoch => {
-                let r: BeginQuorumEpochRequest = request::decode_body(head)?;
+                let r = request::decode_body::<BeginQuorumEpochRequest>(head)?;
                 let resp = raft.begin_quorum_epoch(&r).await.map_err(failed)?;
-                let code = first_error(
-                    resp.error_code,
-                    resp.topics
-                        .first()
-                        .and_then(|t| t.partitions.first())
-                        .map(|p| p.error_code),
-                );
-                encode(corr, key, v, &resp, code)
+                encode(corr, key, v, &resp, resp.error_code_of())
             }
             ApiKey::EndQuorumEpoch => {
-                let r: EndQuorumEpochRequest = request::decode_body(head)?;
+                let r = request::decode_body::<EndQuorumEpochRequest>(head)?;
                 let resp = raft.end_quorum_epoch(&r).await.map_err(failed)?;
-                let code = first_error(
-                    resp.error_code,
-                    resp.topics
-                        .first()
-                        .and_then(|t| t.partitions.first())
-                        .map(|p| p.error_code),
-                );
-                encode(corr, key, v, &resp, code)
+                encode(corr, key, v, &resp, resp.error_code_of())
             }
             ApiKey::Fetch => {
-                let r: FetchRequest = request::decode_body(head)?;
+                let r = request::decode_body::<FetchRequest>(head)?;
                 let wall = crate::clock::Clock::new().wall_ms();
                 let resp = raft.fetch(&r, wall).await.map_err(failed)?;
-                let code = first_error(
-                    resp.error_code,
-                    resp.responses
-                        .first()
-                        .and_then(|t| t.partitions.first())
-                        .map(|p| p.error_code),
-                );
-                encode(corr, key, v, &resp, code)
+                encode(corr, key, v, &resp, resp.error_code_of())
             }
             ApiKey::FetchSnapshot => {
-                let r: FetchSnapshotRequest = request::decode_body(head)?;
+                let r = request::decode_body::<FetchSnapshotRequest>(head)?;
                 let resp = raft.fetch_snapshot(&r).await.map_err(failed)?;
-                let code = first_error(
-                    resp.error_code,
-                    resp.topics
-                        .first()
-                        .and_then(|t| t.partitions.first())
-                        .map(|p| p.error_code),
-                );
-                encode(corr, key, v, &resp, code)
+                encode(corr, key, v, &resp, resp.error_code_of())
             }
             ApiKey::DescribeQuorum => {
-                let r: DescribeQuorumRequest = request::decode_body(head)?;
+                let r = request::decode_body::<DescribeQuorumRequest>(head)?;
                 let resp = raft.describe_quorum(&r, v).await.map_err(failed)?;
-                let code = first_error(
-                    resp.error_code,
-                    resp.topics
-                        .first()
-                        .and_then(|t| t.partitions.first())
-                        .map(|p| p.error_code),
-                );
-                encode(corr, key, v, &resp, code)
+                encode(corr, key, v, &resp, resp.error_code_of())
             }
             ApiKey::DescribeCluster => {
                 let r: DescribeClusterRequest = request::decode_body(head)?;
@@ -205,13 +163,33 @@ impl Dispatcher {
     }
 }
 
-/// The top-level error code, else the first partition's.
-fn first_error(top: i16, partition: Option<i16>) -> i16 {
-    if top != 0 {
-        top
-    } else {
-        partition.unwrap_or(0)
-    }
+/// The error code a response reports for metrics: the top-level one, else the first
+/// partition's (KRaft responses carry the single `__cluster_metadata-0` partition).
+trait ErrorCodeOf {
+    fn error_code_of(&self) -> i16;
+}
+
+macro_rules! error_code_of {
+    ($($ty:ty => $topics:ident),* $(,)?) => {$(
+        impl ErrorCodeOf for $ty {
+            fn error_code_of(&self) -> i16 {
+                let partition = self.$topics.first().and_then(|t| t.partitions.first());
+                match (self.error_code, partition) {
+                    (0, Some(p)) => p.error_code,
+                    (top, _) => top,
+                }
+            }
+        }
+    )*};
+}
+
+error_code_of! {
+    kafka_protocol::messages::VoteResponse => topics,
+    kafka_protocol::messages::BeginQuorumEpochResponse => topics,
+    kafka_protocol::messages::EndQuorumEpochResponse => topics,
+    kafka_protocol::messages::FetchResponse => responses,
+    kafka_protocol::messages::FetchSnapshotResponse => topics,
+    kafka_protocol::messages::DescribeQuorumResponse => topics,
 }
 
 /// Encodes a response header (of the version the API prescribes) followed by the body.
