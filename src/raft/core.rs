@@ -41,6 +41,10 @@ pub struct RaftCore<L: RaftLog> {
     pub(crate) shutdown_reported: bool,
     pub(crate) election_started_at: Option<MonoTime>,
     pub(crate) last_election_duration: Option<Duration>,
+    /// The last pre-vote granted: (epoch, candidate, its log position, until when it is
+    /// preferred over equal or worse candidates). See `election.rs`.
+    pub(crate) pre_vote_preference:
+        Option<(Epoch, NodeId, crate::raft::log::OffsetAndEpoch, MonoTime)>,
     // Per-step scratch, turned into outputs at the end of `step`.
     pub(crate) persist_pending: bool,
     pub(crate) flush_pending: bool,
@@ -94,6 +98,7 @@ impl<L: RaftLog> RaftCore<L> {
             shutdown_reported: false,
             election_started_at: None,
             last_election_duration: None,
+            pre_vote_preference: None,
             persist_pending: false,
             flush_pending: false,
             pending: Vec::new(),

@@ -189,6 +189,9 @@ impl<L: RaftLog> RaftCore<L> {
         if req.pre_vote && candidate_log == local_log && matches!(self.role, Role::Prospective(_)) {
             granted = self.break_pre_vote_tie(now, req.candidate_id);
         }
+        if req.pre_vote && granted {
+            granted = self.prefer_pre_vote_candidate(now, req.candidate_id, candidate_log);
+        }
         if !up_to_date && !req.pre_vote {
             self.hurry_better_candidate(now);
         }
@@ -201,6 +204,34 @@ impl<L: RaftLog> RaftCore<L> {
             }
         }
         self.vote_response(ErrorKind::None, granted)
+    }
+
+    /// Pre-vote preference: after granting a pre-vote to X, for one election timeout this voter
+    /// grants pre-votes in the same epoch only to candidates at least as good as X (a longer
+    /// log, or an equal log and a lower id). Several prospective voters that lost the leader
+    /// together (four survivors of five) then converge on one candidate instead of several
+    /// becoming candidates and splitting the vote. Pre-votes are not binding, so this changes
+    /// only who campaigns first.
+    fn prefer_pre_vote_candidate(
+        &mut self,
+        now: MonoTime,
+        candidate: NodeId,
+        candidate_log: OffsetAndEpoch,
+    ) -> bool {
+        if let Some((epoch, preferred, preferred_log, until)) = self.pre_vote_preference
+            && epoch == self.epoch
+            && now < until
+            && preferred != candidate
+        {
+            let better = candidate_log > preferred_log
+                || (candidate_log == preferred_log && candidate < preferred);
+            if !better {
+                return false;
+            }
+        }
+        let until = now.plus(self.cfg.election_timeout);
+        self.pre_vote_preference = Some((self.epoch, candidate, candidate_log, until));
+        true
     }
 
     /// Two prospective voters with identical logs (they lost the leader at the same moment)

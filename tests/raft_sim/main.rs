@@ -265,6 +265,11 @@ fn election_timing_with_default_timeouts() {
     let n = iterations().max(100);
     for (name, scenario, p99_budget) in [
         ("kill", scenarios::failover_timing as Scenario, 500),
+        (
+            "kill (5 voters)",
+            scenarios::failover_timing_5 as Scenario,
+            500,
+        ),
         ("graceful", scenarios::handover_timing as Scenario, 150),
     ] {
         let mut times: Vec<u64> = (0..n)

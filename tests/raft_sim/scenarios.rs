@@ -520,7 +520,16 @@ pub fn kafka_13968_snapshots_only_of_committed_state(seed: u64) -> Result<Outcom
 
 /// Kill → new leader committed, with default timeouts, reliable network (1–5 ms delays).
 pub fn failover_timing(seed: u64) -> Result<Outcome, String> {
-    let mut cfg = SimConfig::new(3);
+    failover_timing_with(seed, 3)
+}
+
+/// The same with five voters.
+pub fn failover_timing_5(seed: u64) -> Result<Outcome, String> {
+    failover_timing_with(seed, 5)
+}
+
+fn failover_timing_with(seed: u64, voters: usize) -> Result<Outcome, String> {
+    let mut cfg = SimConfig::new(voters);
     cfg.snapshot_every = 0;
     let mut sim = Sim::new(cfg, seed);
     let (old, _) = sim.wait_for_leader(None, 5 * SECOND)?;
