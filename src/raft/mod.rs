@@ -15,7 +15,7 @@
 //!
 //! # Driver rule
 //!
-//! The IO driver (`raft_io`, later) executes the outputs of one step **in order**, and:
+//! The IO driver (`crate::raft_io::driver`) executes the outputs of one step **in order**, and:
 //! 1. [`Output::PersistQuorumState`] (write `quorum-state`: temp file, fsync, rename, fsync dir)
 //!    and [`Output::FlushLog`] (fsync the log up to `up_to`) are durable **before** any
 //!    [`Output::Send`] of the same step is handed to the network, and before the next step. The
