@@ -85,6 +85,24 @@ pub struct DriverSettings {
     /// Timeout of one outbound RPC (long-poll fetches add their max wait).
     pub request_timeout: Duration,
     pub client_id: String,
+    /// How long the leader waits to gather appends into one batch
+    /// (`controller.quorum.append.linger.ms`); zero appends at once.
+    pub append_linger: Duration,
+}
+
+/// Largest batch gathered by the append linger before it is appended early.
+const LINGER_MAX_BYTES: usize = 1 << 20;
+
+type AppendReply = oneshot::Sender<Result<(Offset, Offset), AppendError>>;
+
+/// Appends gathered during the linger: one batch, several callers.
+struct PendingBatch {
+    epoch: Epoch,
+    records: Vec<Bytes>,
+    bytes: usize,
+    /// Each caller's record count and reply, in order.
+    waiters: Vec<(usize, AppendReply)>,
+    deadline: Instant,
 }
 
 const EVENT_QUEUE: usize = 4096;
@@ -133,7 +151,8 @@ where
                 pending_inbound: BTreeMap::new(),
                 next_inbound_id: 1,
                 appends: VecDeque::new(),
-                pending_append: None,
+                lingering: None,
+                appending: Vec::new(),
                 shutdown: None,
             };
             rt.block_on(driver.run(rx));
@@ -247,7 +266,10 @@ struct Driver<L: RaftLog> {
     next_inbound_id: u64,
     /// Leader appends awaiting commit: (last offset, when appended).
     appends: VecDeque<(Offset, Instant)>,
-    pending_append: Option<oneshot::Sender<Result<(Offset, Offset), AppendError>>>,
+    /// Appends gathering during the linger.
+    lingering: Option<PendingBatch>,
+    /// The callers of the batch being appended in the current step.
+    appending: Vec<(usize, AppendReply)>,
     shutdown: Option<(oneshot::Sender<()>, Instant)>,
 }
 
@@ -258,6 +280,7 @@ impl<L: RaftLog> Driver<L> {
         loop {
             let deadline = self.clock.instant(self.core.next_deadline());
             let shutdown_deadline = self.shutdown.as_ref().map(|(_, d)| *d);
+            let linger_deadline = self.lingering.as_ref().map(|b| b.deadline);
             let input = tokio::select! {
                 ev = rx.recv() => match ev {
                     Some(ev) => match self.input_for(ev) {
@@ -267,14 +290,15 @@ impl<L: RaftLog> Driver<L> {
                     None => Input::Shutdown,
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => Input::Tick,
+                _ = sleep_until_opt(linger_deadline) => self.take_lingering(),
                 _ = sleep_until_opt(shutdown_deadline) => {
                     tracing::warn!("raft shutdown deadline passed before a hand-over completed");
                     break;
                 }
             };
-            let append_reply = match &input {
-                Input::Append { .. } => self.pending_append.take(),
-                _ => None,
+            let append_callers = match &input {
+                Input::Append { .. } => std::mem::take(&mut self.appending),
+                _ => Vec::new(),
             };
             out.clear();
             self.core.step(self.clock.now(), input, &mut out);
@@ -354,8 +378,22 @@ impl<L: RaftLog> Driver<L> {
                     Output::ShutdownReady => ready = true,
                 }
             }
-            if let Some(reply) = append_reply {
-                let _ = reply.send(append_result.unwrap_or(Err(AppendError::Stopped)));
+            // Each caller gets its own slice of the batch's offsets.
+            let mut next = match append_result {
+                Some(Ok((base, _))) => Some(base),
+                _ => None,
+            };
+            for (count, reply) in append_callers {
+                let result = match (&append_result, next) {
+                    (Some(Ok(_)), Some(first)) => {
+                        let last = Offset(first.0 + count as i64 - 1);
+                        next = Some(Offset(last.0 + 1));
+                        Ok((first, last))
+                    }
+                    (Some(Err(e)), _) => Err(e.clone()),
+                    _ => Err(AppendError::Stopped),
+                };
+                let _ = reply.send(result);
             }
             self.status_tx.send_replace(DriverStatus {
                 raft: self.core.status(),
@@ -406,10 +444,7 @@ impl<L: RaftLog> Driver<L> {
                 epoch,
                 records,
                 reply,
-            } => {
-                self.pending_append = Some(reply);
-                Some(Input::Append { epoch, records })
-            }
+            } => self.gather(epoch, records, reply),
             Event::DescribeQuorum { reply } => {
                 let _ = reply.send(self.core.describe_quorum());
                 None
@@ -420,6 +455,50 @@ impl<L: RaftLog> Driver<L> {
                 Some(Input::Shutdown)
             }
         }
+    }
+
+    /// Adds an append to the lingering batch; returns an input when a batch must go now (the
+    /// linger is zero, the batch is full, or the epoch changed).
+    fn gather(&mut self, epoch: Epoch, records: Vec<Bytes>, reply: AppendReply) -> Option<Input> {
+        let flush_first = self.lingering.as_ref().is_some_and(|b| b.epoch != epoch);
+        let earlier = if flush_first {
+            self.take_lingering_opt()
+        } else {
+            None
+        };
+        let bytes: usize = records.iter().map(Bytes::len).sum();
+        let batch = self.lingering.get_or_insert_with(|| PendingBatch {
+            epoch,
+            records: Vec::new(),
+            bytes: 0,
+            waiters: Vec::new(),
+            deadline: Instant::now() + self.settings.append_linger,
+        });
+        batch.waiters.push((records.len(), reply));
+        batch.records.extend(records);
+        batch.bytes += bytes;
+        if let Some(input) = earlier {
+            // The earlier epoch's batch goes now; this one keeps lingering.
+            return Some(input);
+        }
+        if self.settings.append_linger.is_zero() || batch.bytes >= LINGER_MAX_BYTES {
+            return self.take_lingering_opt();
+        }
+        None
+    }
+
+    fn take_lingering_opt(&mut self) -> Option<Input> {
+        let batch = self.lingering.take()?;
+        self.appending = batch.waiters;
+        Some(Input::Append {
+            epoch: batch.epoch,
+            records: batch.records,
+        })
+    }
+
+    /// The lingering batch as an input (the linger deadline passed).
+    fn take_lingering(&mut self) -> Input {
+        self.take_lingering_opt().unwrap_or(Input::Tick)
     }
 
     fn send(&mut self, to: NodeId, msg: rm::Message) {

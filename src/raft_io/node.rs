@@ -133,6 +133,7 @@ where
         peers,
         request_timeout: config.quorum.request_timeout,
         client_id: format!("kraftd-raft-{}", config.node_id.0),
+        append_linger: config.quorum.append_linger,
     };
     let (handle, thread) = driver::spawn(
         core,

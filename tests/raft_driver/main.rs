@@ -70,6 +70,7 @@ async fn start_voters(n: i32) -> (Vec<Voter>, BTreeMap<NodeId, String>) {
             peers: peers.clone(),
             request_timeout: Duration::from_millis(500),
             client_id: format!("raft-{}", id.0),
+            append_linger: Duration::from_millis(5),
         };
         let (handle, _thread) = driver::spawn(
             core,
@@ -204,6 +205,33 @@ async fn three_voters_elect_commit_describe_and_hand_over() {
         leader_metrics.contains("kafka_raft_commit_latency_seconds_count"),
         "{leader_metrics}"
     );
+    // Concurrent appends during the linger share one batch; each caller gets its own offsets.
+    let mut joins = Vec::new();
+    for i in 0..10 {
+        let h = lv.handle.clone();
+        joins.push(tokio::spawn(async move {
+            h.append(
+                epoch,
+                vec![Bytes::from(format!("a{i}")), Bytes::from(format!("b{i}"))],
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut ranges = Vec::new();
+    for j in joins {
+        ranges.push(j.await.unwrap());
+    }
+    ranges.sort();
+    for w in ranges.windows(2) {
+        assert_eq!(
+            w[0].1.0 + 1,
+            w[1].0.0,
+            "contiguous, non-overlapping: {ranges:?}"
+        );
+    }
+    assert!(ranges.iter().all(|(a, b)| b.0 - a.0 == 1), "{ranges:?}");
+
     // A follower refuses appends.
     let follower = voters.iter().find(|v| v.id != leader).unwrap();
     assert!(
