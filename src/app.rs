@@ -100,13 +100,16 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     );
     let raft_dir = metadata_log.dir().to_path_buf();
     let node = quorum::start(
-        config,
-        &verified.cluster_id,
+        quorum::QuorumContext {
+            config,
+            cluster_id: &verified.cluster_id,
+            raft_dir: &raft_dir,
+            metrics: &metrics,
+            clock,
+            shutdown: shutdown.signal(),
+            commit_listener: None,
+        },
         metadata_log,
-        &raft_dir,
-        &metrics,
-        clock,
-        shutdown.signal(),
     )?;
     let raft = node.handle.clone();
     readiness.not_ready("quorum", "no quorum leader known yet");

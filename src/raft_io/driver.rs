@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::committed::{CommitCursor, CommitEvent};
 use super::peer::{PeerRequest, peer_task};
 use super::quorum_state_store::QuorumStateStore;
 use crate::clock::Clock;
@@ -88,6 +89,8 @@ pub struct DriverSettings {
     /// How long the leader waits to gather appends into one batch
     /// (`controller.quorum.append.linger.ms`); zero appends at once.
     pub append_linger: Duration,
+    /// Where committed state goes (the metadata loader); `None` delivers nothing.
+    pub commit_listener: Option<mpsc::Sender<CommitEvent>>,
 }
 
 /// Largest batch gathered by the append linger before it is appended early.
@@ -154,6 +157,7 @@ where
                 lingering: None,
                 appending: Vec::new(),
                 shutdown: None,
+                cursor: None,
             };
             rt.block_on(driver.run(rx));
         })
@@ -271,10 +275,14 @@ struct Driver<L: RaftLog> {
     /// The callers of the batch being appended in the current step.
     appending: Vec<(usize, AppendReply)>,
     shutdown: Option<(oneshot::Sender<()>, Instant)>,
+    /// The listener's position in the committed log.
+    cursor: Option<CommitCursor>,
 }
 
 impl<L: RaftLog> Driver<L> {
     async fn run(mut self, mut rx: mpsc::Receiver<Event>) {
+        self.cursor = self.settings.commit_listener.take().map(CommitCursor::new);
+        self.deliver_committed();
         let mut out = Vec::new();
         let mut latencies = Vec::new();
         loop {
@@ -374,6 +382,9 @@ impl<L: RaftLog> Driver<L> {
                             epoch = id.epoch.0,
                             "snapshot installed from the leader"
                         );
+                        if let Some(c) = &mut self.cursor {
+                            c.reset();
+                        }
                     }
                     Output::ShutdownReady => ready = true,
                 }
@@ -395,6 +406,7 @@ impl<L: RaftLog> Driver<L> {
                 };
                 let _ = reply.send(result);
             }
+            self.deliver_committed();
             self.status_tx.send_replace(DriverStatus {
                 raft: self.core.status(),
                 commit_latencies: std::mem::take(&mut latencies),
@@ -408,6 +420,13 @@ impl<L: RaftLog> Driver<L> {
             let _ = reply.send(());
         }
         tracing::info!("raft driver stopped");
+    }
+
+    /// Hands the listener what became committed.
+    fn deliver_committed(&mut self) {
+        if let Some(c) = &mut self.cursor {
+            c.deliver(self.core.log(), self.core.high_watermark());
+        }
     }
 
     /// Turns an event into a core input, or answers it directly.

@@ -3,6 +3,7 @@
 //! transport and stores.
 
 pub mod codec;
+pub mod committed;
 pub mod driver;
 pub mod endpoint;
 pub mod metadata_log;

@@ -95,19 +95,33 @@ pub fn controller_nodes(config: &ServerConfig) -> Vec<ControllerNode> {
         .collect()
 }
 
-/// Starts the quorum member over `log`, keeping `quorum-state` in `raft_dir`.
-pub fn start<L>(
-    config: &ServerConfig,
-    cluster_id: &str,
-    log: L,
-    raft_dir: &Path,
-    metrics: &Metrics,
-    clock: Clock,
-    shutdown: ShutdownSignal,
-) -> Result<QuorumNode, QuorumStartError>
+/// What starting a quorum member needs besides its log.
+pub struct QuorumContext<'a> {
+    pub config: &'a ServerConfig,
+    pub cluster_id: &'a str,
+    /// Where `quorum-state` lives.
+    pub raft_dir: &'a Path,
+    pub metrics: &'a Metrics,
+    pub clock: Clock,
+    pub shutdown: ShutdownSignal,
+    /// Receives the committed log (the metadata loader).
+    pub commit_listener: Option<tokio::sync::mpsc::Sender<super::committed::CommitEvent>>,
+}
+
+/// Starts the quorum member over `log`.
+pub fn start<L>(ctx: QuorumContext<'_>, log: L) -> Result<QuorumNode, QuorumStartError>
 where
     L: RaftLog + Send + 'static,
 {
+    let QuorumContext {
+        config,
+        cluster_id,
+        raft_dir,
+        metrics,
+        clock,
+        shutdown,
+        commit_listener,
+    } = ctx;
     let (cfg, peers) = raft_config(config, cluster_id);
     cfg.validate()?;
     let store = QuorumStateStore::new(raft_dir, cfg.voters.clone());
@@ -134,6 +148,7 @@ where
         request_timeout: config.quorum.request_timeout,
         client_id: format!("kraftd-raft-{}", config.node_id.0),
         append_linger: config.quorum.append_linger,
+        commit_listener,
     };
     let (handle, thread) = driver::spawn(
         core,

@@ -71,6 +71,7 @@ async fn start_voters(n: i32) -> (Vec<Voter>, BTreeMap<NodeId, String>) {
             request_timeout: Duration::from_millis(500),
             client_id: format!("raft-{}", id.0),
             append_linger: Duration::from_millis(5),
+            commit_listener: None,
         };
         let (handle, _thread) = driver::spawn(
             core,
