@@ -12,10 +12,13 @@
 //! ```
 
 pub mod app;
+pub mod broker;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod controller;
 pub mod log;
+pub mod metadata;
 pub mod network;
 pub mod observability;
 pub mod protocol;

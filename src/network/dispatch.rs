@@ -8,6 +8,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 
+use std::sync::Arc;
+
+use crate::broker::controller_channel::ControllerChannel;
+use crate::broker::forwarding::{self, FORWARDED_APIS};
+use crate::controller::endpoint::{self as controller_endpoint, CONTROLLER_APIS};
+use crate::controller::quorum_controller::ControllerHandle;
 use crate::protocol::api_versions::{self, ApiTable};
 use crate::protocol::request::{self, RequestError, RequestHead};
 use crate::raft_io::endpoint::{EndpointError, RaftEndpoint};
@@ -33,6 +39,8 @@ pub struct Dispatcher {
     kind: ListenerKind,
     apis: ApiTable,
     raft: Option<RaftEndpoint>,
+    controller: Option<ControllerHandle>,
+    forward: Option<Arc<ControllerChannel>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -51,7 +59,21 @@ impl Dispatcher {
             kind,
             apis,
             raft: None,
+            controller: None,
+            forward: None,
         }
+    }
+
+    /// Serves the quorum controller's APIs through `controller`.
+    pub fn with_controller(mut self, controller: ControllerHandle) -> Dispatcher {
+        self.controller = Some(controller);
+        self
+    }
+
+    /// Forwards admin APIs (and DescribeQuorum) to the active controller through `channel`.
+    pub fn with_forwarding(mut self, channel: Arc<ControllerChannel>) -> Dispatcher {
+        self.forward = Some(channel);
+        self
     }
 
     /// A controller listener that serves the KRaft APIs through `raft`.
@@ -60,6 +82,8 @@ impl Dispatcher {
             kind: ListenerKind::Controller,
             apis,
             raft: Some(raft),
+            controller: None,
+            forward: None,
         }
     }
 
@@ -85,6 +109,14 @@ impl Dispatcher {
                     &response,
                     0,
                 )
+            }
+            key if CONTROLLER_APIS.contains(&key) && self.controller.is_some() => {
+                let c = self.controller.as_ref().expect("checked");
+                controller_endpoint::handle(c, head, key).await
+            }
+            key if FORWARDED_APIS.contains(&key) && self.forward.is_some() => {
+                let f = self.forward.as_ref().expect("checked");
+                forwarding::forward(f, head, key).await
             }
             key => match &self.raft {
                 Some(raft) => self.handle_raft(raft, head, key).await,
@@ -193,7 +225,7 @@ error_code_of! {
 }
 
 /// Encodes a response header (of the version the API prescribes) followed by the body.
-fn encode<M: Encodable + HeaderVersion>(
+pub(crate) fn encode<M: Encodable + HeaderVersion>(
     correlation_id: i32,
     api: ApiKey,
     version: i16,
