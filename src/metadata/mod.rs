@@ -15,3 +15,6 @@ pub mod records;
 pub mod snapshot;
 pub mod topic_config;
 pub mod topics_image;
+
+#[cfg(test)]
+mod tests;
