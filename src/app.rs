@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::broker::api::BrokerContext;
 use crate::broker::controller_channel::ControllerChannel;
 use crate::broker::lifecycle::{self, BrokerLifecycle};
 use crate::broker::metadata_cache::MetadataCache;
@@ -218,7 +219,12 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     if config.roles.broker {
         for l in config.broker_listeners() {
             let d = Dispatcher::new(ListenerKind::Broker, broker_apis())
-                .with_forwarding(forward.clone());
+                .with_forwarding(forward.clone())
+                .with_broker(BrokerContext {
+                    cache: cache.clone(),
+                    listener: l.name.clone(),
+                    cluster_id: verified.cluster_id.clone(),
+                });
             bound.push(BoundListener::bind(l, d).await.map_err(AppError::Bind)?);
         }
     }
@@ -342,6 +348,16 @@ async fn watch_log_dirs(
 fn broker_apis() -> api_versions::ApiTable {
     let mut apis = api_versions::broker_apis().apis().to_vec();
     apis.extend_from_slice(crate::broker::forwarding::FORWARDED_API_RANGES);
+    apis.push(api_versions::ApiRange {
+        key: kafka_protocol::messages::ApiKey::Metadata,
+        min: 0,
+        max: 12,
+    });
+    apis.push(api_versions::ApiRange {
+        key: kafka_protocol::messages::ApiKey::DescribeCluster,
+        min: 0,
+        max: 2,
+    });
     api_versions::ApiTable::new(apis)
 }
 

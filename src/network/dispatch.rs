@@ -4,12 +4,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BeginQuorumEpochRequest, DescribeClusterRequest,
     DescribeQuorumRequest, EndQuorumEpochRequest, FetchRequest, FetchSnapshotRequest,
-    ResponseHeader, VoteRequest,
+    MetadataRequest, ResponseHeader, VoteRequest,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 
 use std::sync::Arc;
 
+use crate::broker::api::{self as broker_api, BrokerContext};
 use crate::broker::controller_channel::ControllerChannel;
 use crate::broker::forwarding::{self, FORWARDED_APIS};
 use crate::controller::endpoint::{self as controller_endpoint, CONTROLLER_APIS};
@@ -41,6 +42,7 @@ pub struct Dispatcher {
     raft: Option<RaftEndpoint>,
     controller: Option<ControllerHandle>,
     forward: Option<Arc<ControllerChannel>>,
+    broker: Option<BrokerContext>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -61,7 +63,14 @@ impl Dispatcher {
             raft: None,
             controller: None,
             forward: None,
+            broker: None,
         }
+    }
+
+    /// Serves the broker's own client APIs from `ctx`.
+    pub fn with_broker(mut self, ctx: BrokerContext) -> Dispatcher {
+        self.broker = Some(ctx);
+        self
     }
 
     /// Serves the quorum controller's APIs through `controller`.
@@ -84,6 +93,7 @@ impl Dispatcher {
             raft: Some(raft),
             controller: None,
             forward: None,
+            broker: None,
         }
     }
 
@@ -108,6 +118,33 @@ impl Dispatcher {
                     head.api_version,
                     &response,
                     0,
+                )
+            }
+            ApiKey::Metadata if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let mut r: MetadataRequest = request::decode_body(head)?;
+                if head.api_version == 0 && r.topics.as_ref().is_some_and(|t| t.is_empty()) {
+                    r.topics = None; // v0: an empty list means every topic
+                }
+                let resp = broker_api::metadata::handle(ctx, &r);
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::Metadata,
+                    head.api_version,
+                    &resp,
+                    0,
+                )
+            }
+            ApiKey::DescribeCluster if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: DescribeClusterRequest = request::decode_body(head)?;
+                let resp = broker_api::describe_cluster::handle(ctx, &r);
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::DescribeCluster,
+                    head.api_version,
+                    &resp,
+                    resp.error_code,
                 )
             }
             key if CONTROLLER_APIS.contains(&key) && self.controller.is_some() => {
