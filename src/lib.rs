@@ -8,6 +8,7 @@
 //! network ─▶ protocol                       (framing, ApiVersions table, error codes)
 //! raft    ─▶ types only                     (sans-IO: no tokio, fs, net, clock, thread RNG)
 //! log     ─▶ types                          (Kafka-format segments, used by every log)
+//! metadata                                  (sans-IO: KRaft metadata record types and codec)
 //! config, storage, observability, clock     (leaves; no dependency on the roles)
 //! ```
 
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod log;
+pub mod metadata;
 pub mod network;
 pub mod observability;
 pub mod protocol;

@@ -1,0 +1,3 @@
+//! KRaft metadata: the record types the controller writes to `__cluster_metadata`.
+
+pub mod records;
