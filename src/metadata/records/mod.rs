@@ -16,7 +16,8 @@
 //! structs carry the JSON struct type name (`BrokerEndpoint`, `BrokerFeature`,
 //! `ControllerEndpoint`, `ControllerFeature`, `EntityData`) and live in this module. Every
 //! struct keeps the tagged fields it does not know in `unknown_tagged_fields`, which are
-//! written back on encode; they must not hold a tag the struct knows at that version.
+//! written back on encode; a tag the schema declares cannot be one of them (encode fails). As
+//! in Kafka, decoding a declared tag at a version that lacks its field fails.
 //!
 //! `Default` gives Kafka's field defaults (e.g. `RegisterBrokerRecord::fenced` is `true`,
 //! `PartitionChangeRecord::leader` is -2 = no change). Encoding a record at a version that
@@ -58,6 +59,12 @@ pub enum RecordError {
     NotRepresentable {
         record: &'static str,
         field: &'static str,
+        version: i16,
+    },
+    #[error("tag {tag} is not valid for version {version} of {record}")]
+    TagNotValid {
+        record: &'static str,
+        tag: i32,
         version: i16,
     },
     #[error("truncated metadata record: needed {needed} more byte(s), {remaining} left")]
@@ -178,6 +185,16 @@ macro_rules! metadata_record {
                         return Err(absent(stringify!($field)));
                     }
                 )*
+                $(
+                    if self.unknown_tagged_fields.contains_key(&$tag) {
+                        return Err(RecordError::Invalid(format!(
+                            "{} declares tag {} ({}): it cannot be an unknown tagged field",
+                            Self::NAME,
+                            $tag,
+                            stringify!($tfield)
+                        )));
+                    }
+                )*
                 #[allow(unused_mut)]
                 let mut tagged = self.unknown_tagged_fields.clone();
                 $(
@@ -203,7 +220,14 @@ macro_rules! metadata_record {
                 )*
                 get_tagged(r, |tag, data| {
                     match tag {
-                        $( $tag if version >= $tmin => this.$tfield = from_tagged(tag, data)?, )*
+                        $(
+                            $tag => {
+                                if version < $tmin {
+                                    return Err(RecordError::TagNotValid { record: Self::NAME, tag, version });
+                                }
+                                this.$tfield = from_tagged(tag, data)?;
+                            }
+                        )*
                         _ => {
                             this.unknown_tagged_fields.insert(tag, Bytes::copy_from_slice(data));
                         }

@@ -294,17 +294,24 @@ fn unknown_tagged_fields_are_preserved() {
 }
 
 #[test]
-fn a_known_tag_from_a_later_version_stays_unknown() {
-    // PartitionChangeRecord v0 carrying tag 8 (Directories, v1+).
+fn a_declared_tag_at_a_version_without_its_field_is_an_error() {
+    // PartitionChangeRecord v0 carrying tag 8 (Directories, v1+): Kafka rejects it too.
     let mut raw = hex("01 05 00 00000000");
     raw.extend([0u8; 16]);
     raw.extend(hex("01 08 01 01"));
-    let m = decode(&raw).unwrap();
-    let MetadataRecord::PartitionChange(p) = &m.record else {
-        panic!("{m:?}")
-    };
-    assert_eq!(p.directories, None);
-    assert_eq!(p.unknown_tagged_fields[&8], Bytes::from_static(&[1]));
+    let err = decode(&raw).unwrap_err();
+    assert_eq!(
+        err,
+        RecordError::TagNotValid {
+            record: "PartitionChangeRecord",
+            tag: 8,
+            version: 0
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "tag 8 is not valid for version 0 of PartitionChangeRecord"
+    );
     // At v1 the same tag is the Directories field (an empty array).
     raw[2] = 1;
     let MetadataRecord::PartitionChange(p) = decode(&raw).unwrap().record else {
@@ -312,6 +319,14 @@ fn a_known_tag_from_a_later_version_stays_unknown() {
     };
     assert_eq!(p.directories, Some(vec![]));
     assert!(p.unknown_tagged_fields.is_empty());
+}
+
+#[test]
+fn a_declared_tag_cannot_be_an_unknown_tagged_field() {
+    let mut p = PartitionChangeRecord::default();
+    p.unknown_tagged_fields.insert(8, Bytes::from_static(&[1]));
+    let err = encode(&ApiMessageAndVersion::new(p.into(), 0)).unwrap_err();
+    assert!(err.to_string().contains("declares tag 8"), "{err}");
 }
 
 #[test]
