@@ -39,7 +39,7 @@ pub fn encode_feature_level(name: &str, level: i16) -> Bytes {
         ..Default::default()
     };
     records::encode(&ApiMessageAndVersion::new(record.into(), 0))
-        .expect("FeatureLevelRecord v0 holds any name and level")
+        .expect("feature names are short constants")
 }
 
 /// Decodes a `FeatureLevelRecord` from an envelope; `None` for any other record.

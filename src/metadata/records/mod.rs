@@ -90,9 +90,10 @@ macro_rules! metadata_struct {
         }
 
         impl Wire for $name {
-            fn put(&self, out: &mut BytesMut) {
-                $( self.$field.put(out); )*
+            fn put(&self, out: &mut BytesMut) -> Result<(), RecordError> {
+                $( self.$field.put(out)?; )*
                 put_tagged(out, &self.unknown_tagged_fields);
+                Ok(())
             }
             fn get(r: &mut Reader<'_>) -> Result<Self, RecordError> {
                 let mut this = Self {
@@ -180,7 +181,7 @@ macro_rules! metadata_record {
                 };
                 $(
                     if version >= $fmin {
-                        self.$field.put(out);
+                        self.$field.put(out)?;
                     } else if self.$field != defaults.$field {
                         return Err(absent(stringify!($field)));
                     }
@@ -202,7 +203,7 @@ macro_rules! metadata_record {
                         if version < $tmin {
                             return Err(absent(stringify!($tfield)));
                         }
-                        tagged.insert($tag, to_bytes(&self.$tfield));
+                        tagged.insert($tag, to_bytes(&self.$tfield)?);
                     }
                 )*
                 put_tagged(out, &tagged);

@@ -518,3 +518,29 @@ fn malformed_bodies_are_errors() {
     raw.extend(hex("01 01 05 00000001 00"));
     assert!(matches!(decode(&raw), Err(RecordError::Invalid(m)) if m.contains("tagged field 1")));
 }
+
+#[test]
+fn strings_longer_than_kafka_allows_are_errors() {
+    let long = "x".repeat(0x8000);
+    let m = ApiMessageAndVersion::latest(
+        ConfigRecord {
+            value: Some(long.clone()),
+            ..Default::default()
+        }
+        .into(),
+    );
+    assert!(matches!(encode(&m), Err(RecordError::Invalid(e)) if e.contains("too long")));
+    let ok = ApiMessageAndVersion::latest(
+        ConfigRecord {
+            value: Some(long[1..].to_string()),
+            ..Default::default()
+        }
+        .into(),
+    );
+    roundtrip(&ok);
+    // A hand-built TopicRecord whose name is 0x8000 bytes long.
+    let mut raw = hex("01 02 00 81 80 02");
+    raw.extend(long.as_bytes());
+    raw.extend([0u8; 17]);
+    assert!(matches!(decode(&raw), Err(RecordError::Invalid(e)) if e.contains("invalid length")));
+}

@@ -89,15 +89,16 @@ fn null_in_non_nullable(what: &str) -> RecordError {
 /// A value with a wire encoding that does not depend on the record version (true of every
 /// field type in the metadata schemas: nullability never changes between versions).
 pub(crate) trait Wire: Sized {
-    fn put(&self, out: &mut BytesMut);
+    fn put(&self, out: &mut BytesMut) -> Result<(), RecordError>;
     fn get(r: &mut Reader<'_>) -> Result<Self, RecordError>;
 }
 
 macro_rules! fixed_width {
     ($($t:ty),*) => {$(
         impl Wire for $t {
-            fn put(&self, out: &mut BytesMut) {
+            fn put(&self, out: &mut BytesMut) -> Result<(), RecordError> {
                 out.put_slice(&self.to_be_bytes());
+                Ok(())
             }
             fn get(r: &mut Reader<'_>) -> Result<Self, RecordError> {
                 Ok(<$t>::from_be_bytes(r.array()?))
@@ -108,8 +109,9 @@ macro_rules! fixed_width {
 fixed_width!(i8, i16, i32, i64, u16, f64);
 
 impl Wire for bool {
-    fn put(&self, out: &mut BytesMut) {
+    fn put(&self, out: &mut BytesMut) -> Result<(), RecordError> {
         out.put_u8(u8::from(*self));
+        Ok(())
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, RecordError> {
         Ok(r.take(1)?[0] != 0)
@@ -117,24 +119,40 @@ impl Wire for bool {
 }
 
 impl Wire for Uuid {
-    fn put(&self, out: &mut BytesMut) {
+    fn put(&self, out: &mut BytesMut) -> Result<(), RecordError> {
         out.put_slice(self.as_bytes());
+        Ok(())
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, RecordError> {
         Ok(Uuid::from_bytes(r.array()?))
     }
 }
 
+/// Kafka's limit on a string field's encoded length.
+const MAX_STRING_LEN: usize = 0x7fff;
+
 fn get_str(r: &mut Reader<'_>, len: usize) -> Result<String, RecordError> {
+    if len > MAX_STRING_LEN {
+        return Err(RecordError::Invalid(format!(
+            "string field had invalid length {len}"
+        )));
+    }
     let raw = r.take(len)?;
     String::from_utf8(raw.to_vec())
         .map_err(|_| RecordError::Invalid("string is not valid UTF-8".to_string()))
 }
 
 impl Wire for String {
-    fn put(&self, out: &mut BytesMut) {
+    fn put(&self, out: &mut BytesMut) -> Result<(), RecordError> {
+        if self.len() > MAX_STRING_LEN {
+            return Err(RecordError::Invalid(format!(
+                "a string of {} bytes is too long to be serialized (at most {MAX_STRING_LEN})",
+                self.len()
+            )));
+        }
         put_compact_len(out, self.len());
         out.put_slice(self.as_bytes());
+        Ok(())
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, RecordError> {
         let len = r
@@ -145,9 +163,12 @@ impl Wire for String {
 }
 
 impl Wire for Option<String> {
-    fn put(&self, out: &mut BytesMut) {
+    fn put(&self, out: &mut BytesMut) -> Result<(), RecordError> {
         match self {
-            None => put_uvarint(out, 0),
+            None => {
+                put_uvarint(out, 0);
+                Ok(())
+            }
             Some(s) => s.put(out),
         }
     }
@@ -160,9 +181,10 @@ impl Wire for Option<String> {
 }
 
 impl Wire for Bytes {
-    fn put(&self, out: &mut BytesMut) {
+    fn put(&self, out: &mut BytesMut) -> Result<(), RecordError> {
         put_compact_len(out, self.len());
         out.put_slice(self);
+        Ok(())
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, RecordError> {
         let len = r
@@ -188,11 +210,12 @@ fn get_elements<T: Wire>(r: &mut Reader<'_>, len: usize) -> Result<Vec<T>, Recor
 }
 
 impl<T: Wire> Wire for Vec<T> {
-    fn put(&self, out: &mut BytesMut) {
+    fn put(&self, out: &mut BytesMut) -> Result<(), RecordError> {
         put_compact_len(out, self.len());
         for e in self {
-            e.put(out);
+            e.put(out)?;
         }
+        Ok(())
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, RecordError> {
         let len = r
@@ -203,9 +226,12 @@ impl<T: Wire> Wire for Vec<T> {
 }
 
 impl<T: Wire> Wire for Option<Vec<T>> {
-    fn put(&self, out: &mut BytesMut) {
+    fn put(&self, out: &mut BytesMut) -> Result<(), RecordError> {
         match self {
-            None => put_uvarint(out, 0),
+            None => {
+                put_uvarint(out, 0);
+                Ok(())
+            }
             Some(v) => v.put(out),
         }
     }
@@ -218,10 +244,10 @@ impl<T: Wire> Wire for Option<Vec<T>> {
 }
 
 /// The encoding of one value on its own (the payload of a tagged field).
-pub(crate) fn to_bytes<T: Wire>(v: &T) -> Bytes {
+pub(crate) fn to_bytes<T: Wire>(v: &T) -> Result<Bytes, RecordError> {
     let mut b = BytesMut::new();
-    v.put(&mut b);
-    b.freeze()
+    v.put(&mut b)?;
+    Ok(b.freeze())
 }
 
 /// Decodes a tagged field's payload, which must be consumed exactly.
