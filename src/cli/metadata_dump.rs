@@ -340,7 +340,7 @@ mod tests {
             r#"offset 1 epoch 1 FeatureLevelRecord(v0) {"name":"metadata.version","featureLevel":21}"#,
             r#"offset 2 epoch 1 TopicRecord(v0) {"name":"orders","topicId":"AAAAAAAAAAAAAAAAAAAAAQ"}"#,
             r#"offset 3 epoch 2 PartitionChangeRecord(v2) {"partitionId":0,"topicId":"AAAAAAAAAAAAAAAAAAAAAQ","leader":2}"#,
-            "offset 4 epoch 2 error: could not deserialize metadata record with frame version 0",
+            "offset 4 epoch 2 error: could not deserialize metadata record due to unknown frame version 0",
             r#"offset 0 epoch 1 SnapshotHeaderRecord {"lastContainedLogTimestamp":5}"#,
             "offset 1 epoch 1 SnapshotFooterRecord {}",
         ] {

@@ -43,7 +43,7 @@ pub const FRAME_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RecordError {
     #[error(
-        "could not deserialize metadata record with frame version {0}: only frame version 1 is supported"
+        "could not deserialize metadata record due to unknown frame version {0} (only 1 is supported)"
     )]
     UnsupportedFrameVersion(u32),
     #[error("unknown metadata record type (api key {0})")]
