@@ -8,6 +8,7 @@
 //! network ─▶ protocol                       (framing, ApiVersions table, error codes)
 //! raft    ─▶ types only                     (sans-IO: no tokio, fs, net, clock, thread RNG)
 //! log     ─▶ types                          (Kafka-format segments, used by every log)
+//! metadata                                  (sans-IO: KRaft metadata record types and codec)
 //! config, storage, observability, clock     (leaves; no dependency on the roles)
 //! ```
 

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use kraftd::cli::args::{Cli, Command, ConfigArgs, MetadataQuorumCommand, StorageCommand};
+use kraftd::cli::args::{
+    Cli, Command, ConfigArgs, MetadataCommand, MetadataQuorumCommand, StorageCommand,
+};
 use kraftd::config::{self, LoadedConfig};
 use kraftd::{app, cli, observability};
 
@@ -87,6 +89,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let now = human_readable.then(|| kraftd::clock::Clock::new().wall_ms());
                 print!("{}", view.format_replication(now));
             }
+            Ok(())
+        }
+        Command::Metadata(MetadataCommand::Dump { path }) => {
+            let dump = cli::metadata_dump::dump(&path)?;
+            print!("{}", dump.text);
+            anyhow::ensure!(
+                dump.errors == 0,
+                "{} batch(es) or record(s) could not be decoded; see above",
+                dump.errors
+            );
             Ok(())
         }
         Command::Storage(StorageCommand::RandomUuid) => {
