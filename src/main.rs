@@ -92,12 +92,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Metadata(MetadataCommand::Dump { path }) => {
-            let dump = cli::metadata_dump::dump(&path)?;
-            print!("{}", dump.text);
+            let errors = cli::metadata_dump::dump_to(&path, &mut std::io::stdout().lock())?;
             anyhow::ensure!(
-                dump.errors == 0,
-                "{} batch(es) or record(s) could not be decoded; see above",
-                dump.errors
+                errors == 0,
+                "{errors} batch(es) or record(s) could not be decoded; see above"
             );
             Ok(())
         }

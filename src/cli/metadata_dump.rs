@@ -36,6 +36,8 @@ pub enum DumpError {
     },
     #[error("{} holds no .log segments or .checkpoint snapshots", .0.display())]
     Empty(PathBuf),
+    #[error("cannot write the dump: {cause}")]
+    Output { cause: std::io::Error },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DumpError + '_ {
@@ -81,25 +83,44 @@ fn files(path: &Path) -> Result<Vec<PathBuf>, DumpError> {
     Ok(snapshots)
 }
 
-/// Dumps `path` (a directory, a `.checkpoint` or a `.log` file).
-pub fn dump(path: &Path) -> Result<Dump, DumpError> {
+/// Dumps `path` (a directory, a `.checkpoint` or a `.log` file) to `w`, batch by batch;
+/// returns the number of batches or records that could not be decoded.
+pub fn dump_to(path: &Path, w: &mut dyn std::io::Write) -> Result<usize, DumpError> {
     let mut out = Dump::default();
+    let output = |cause| DumpError::Output { cause };
     for file in files(path)? {
         let bytes = std::fs::read(&file).map_err(io(&file))?;
         let _ = writeln!(out.text, "file {}", file.display());
-        dump_bytes(Bytes::from(bytes), &mut out);
+        dump_bytes(Bytes::from(bytes), &mut out, w).map_err(output)?;
     }
-    Ok(out)
+    w.flush().map_err(output)?;
+    Ok(out.errors)
+}
+
+/// [`dump_to`] into memory.
+pub fn dump(path: &Path) -> Result<Dump, DumpError> {
+    let mut buf = Vec::new();
+    let errors = dump_to(path, &mut buf)?;
+    Ok(Dump {
+        text: String::from_utf8_lossy(&buf).into_owned(),
+        errors,
+    })
 }
 
 fn be_i32(b: &[u8], at: usize) -> i32 {
     i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Dumps consecutive RecordBatches, going on after a batch that does not decode.
-pub fn dump_bytes(mut bytes: Bytes, out: &mut Dump) {
+/// Dumps consecutive RecordBatches, going on after a batch that does not decode; the text of
+/// each batch is written to `w` as soon as it is formatted.
+fn dump_bytes(mut bytes: Bytes, out: &mut Dump, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut position = 0usize;
-    while !bytes.is_empty() {
+    loop {
+        w.write_all(out.text.as_bytes())?;
+        out.text.clear();
+        if bytes.is_empty() {
+            return Ok(());
+        }
         let header_ok = bytes.len() >= LOG_OVERHEAD;
         let length = if header_ok { be_i32(&bytes, 8) } else { -1 };
         let size = LOG_OVERHEAD as i64 + i64::from(length);
@@ -115,7 +136,8 @@ pub fn dump_bytes(mut bytes: Bytes, out: &mut Dump) {
                     String::new()
                 }
             );
-            return;
+            bytes.clear();
+            continue;
         }
         let batch_bytes = bytes.split_to(size as usize);
         dump_batch(position, batch_bytes, out);

@@ -20,7 +20,9 @@
 //! in Kafka, decoding a declared tag at a version that lacks its field fails.
 //!
 //! `Default` gives Kafka's field defaults (e.g. `RegisterBrokerRecord::fenced` is `true`,
-//! `PartitionChangeRecord::leader` is -2 = no change). Encoding a record at a version that
+//! `PartitionChangeRecord::leader` is -2 = no change). As in Kafka's generated classes, a
+//! nullable string without an explicit `"default": "null"` defaults to the empty string, not to
+//! null (`RegisterBrokerRecord::rack`, `ConfigRecord::value`, `EntityData::entity_name`). Encoding a record at a version that
 //! lacks a field holding a non-default value fails, as in Kafka.
 
 use std::collections::BTreeMap;
@@ -75,18 +77,37 @@ pub enum RecordError {
     Invalid(String),
 }
 
+/// A field's default: the given expression, else the type's `Default`.
+macro_rules! default_or {
+    () => {
+        Default::default()
+    };
+    ($def:expr) => {
+        $def
+    };
+}
+
 /// Generates a nested struct: every field present in all versions, then tagged fields (only
 /// unknown ones: no nested metadata struct declares a tagged field).
 macro_rules! metadata_struct {
     (
         $(#[$meta:meta])*
-        $name:ident { $( $(#[$fmeta:meta])* $field:ident : $fty:ty ),* $(,)? }
+        $name:ident { $( $(#[$fmeta:meta])* $field:ident : $fty:ty $(= $fdef:expr)? ),* $(,)? }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Default)]
+        #[derive(Debug, Clone, PartialEq)]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $fty, )*
             pub unknown_tagged_fields: BTreeMap<i32, Bytes>,
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self {
+                    $( $field: default_or!($($fdef)?), )*
+                    unknown_tagged_fields: BTreeMap::new(),
+                }
+            }
         }
 
         impl Wire for $name {
@@ -415,7 +436,7 @@ metadata_struct! {
     EntityData {
         entity_type: String,
         /// `None` is the default entity.
-        entity_name: Option<String>,
+        entity_name: Option<String> = Some(String::new()),
     }
 }
 
@@ -428,7 +449,7 @@ metadata_record! {
         broker_epoch: i64 = 0, since 0;
         end_points: Vec<BrokerEndpoint> = Vec::new(), since 0;
         features: Vec<BrokerFeature> = Vec::new(), since 0;
-        rack: Option<String> = None, since 0;
+        rack: Option<String> = Some(String::new()), since 0;
         fenced: bool = true, since 0;
         in_controlled_shutdown: bool = false, since 1;
     }

@@ -112,6 +112,12 @@ fn kafka_defaults() {
     assert_eq!(PartitionChangeRecord::default().leader_recovery_state, -1);
     assert_eq!(PartitionChangeRecord::default().isr, None);
     assert_eq!(ProducerIdsRecord::default().broker_epoch, -1);
+    // Nullable strings default to "" unless the schema says "null".
+    assert_eq!(RegisterBrokerRecord::default().rack.as_deref(), Some(""));
+    assert_eq!(ConfigRecord::default().value.as_deref(), Some(""));
+    assert_eq!(EntityData::default().entity_name.as_deref(), Some(""));
+    assert_eq!(BeginTransactionRecord::default().name, None);
+    assert_eq!(AbortTransactionRecord::default().reason, None);
 }
 
 #[test]
@@ -196,6 +202,7 @@ fn golden_register_broker_record_latest() {
                 max_supported_version: 21,
                 ..Default::default()
             }],
+            rack: None,
             log_dirs: vec![dir],
             ..Default::default()
         }
