@@ -34,6 +34,9 @@ impl MetadataState {
     }
 }
 
+/// Test-only fault injection: the path of a file whose existence pauses metadata application.
+pub const PAUSE_FILE_ENV: &str = "KRAFTD_TEST_PAUSE_METADATA_FILE";
+
 /// Queue between the raft driver and this task.
 const COMMIT_QUEUE: usize = 64;
 
@@ -123,9 +126,13 @@ impl ListenerTask {
     async fn run(mut self, mut rx: mpsc::Receiver<CommitEvent>, mut shutdown: ShutdownSignal) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Fault injection for tests: while this file exists the node stops applying committed
+        // metadata (raft keeps fetching), so metadata lag builds up as on a stuck node.
+        let pause_file = std::env::var_os(PAUSE_FILE_ENV).map(std::path::PathBuf::from);
         loop {
+            let paused = pause_file.as_ref().is_some_and(|p| p.exists());
             tokio::select! {
-                ev = rx.recv() => match ev {
+                ev = rx.recv(), if !paused => match ev {
                     Some(ev) => self.handle(ev).await,
                     None => return,
                 },
