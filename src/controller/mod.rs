@@ -14,3 +14,6 @@ pub mod quorum_controller;
 pub mod replication_control;
 pub mod request;
 pub mod topic_validation;
+
+#[cfg(test)]
+mod tests;
