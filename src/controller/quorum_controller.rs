@@ -130,7 +130,7 @@ struct Active {
 }
 
 type AppendOutcome = Result<Result<(Offset, Offset), AppendError>, oneshot::error::RecvError>;
-type AppendResults = mpsc::UnboundedSender<(i64, AppendOutcome)>;
+type AppendResults = mpsc::UnboundedSender<(i32, i64, AppendOutcome)>;
 
 /// Queue of requests to the controller task.
 const CALL_QUEUE: usize = 1024;
@@ -198,8 +198,10 @@ impl QuorumController {
                     if changed.is_err() { break; }
                     self.check_leadership(&appends_tx).await;
                 }
-                Some((expected, outcome)) = appends_rx.recv() => {
-                    self.check_append(expected, outcome).await;
+                Some((epoch, expected, outcome)) = appends_rx.recv() => {
+                    if self.active.as_ref().is_some_and(|a| a.epoch == epoch) {
+                        self.check_append(expected, outcome).await;
+                    }
                 }
                 _ = tick.tick() => self.on_tick().await,
                 _ = shutdown.wait() => break,
@@ -292,12 +294,31 @@ impl QuorumController {
             }
         };
         let count = encoded.len() as i64;
+        let unclean = result
+            .records
+            .iter()
+            .filter(|r| {
+                matches!(&r.record, crate::metadata::records::MetadataRecord::PartitionChange(c)
+                    if c.leader_recovery_state == 1 && c.leader >= 0)
+            })
+            .count();
+        if unclean > 0 {
+            tracing::warn!(
+                partitions = unclean,
+                "unclean leader election: data may be lost"
+            );
+            self.metrics
+                .controller
+                .unclean_leader_elections
+                .inc_by(unclean as u64);
+        }
         let expected = active.next_offset;
         match self.raft.append_queued(Epoch(active.epoch), encoded).await {
             Ok(rx) => {
                 let results = active.appends.clone();
+                let epoch = active.epoch;
                 tokio::spawn(async move {
-                    let _ = results.send((expected, rx.await));
+                    let _ = results.send((epoch, expected, rx.await));
                 });
             }
             Err(_) => {
@@ -387,7 +408,12 @@ impl QuorumController {
         }
         let state = self.metadata.borrow().clone();
         let Some(lc) = state.leader else { return };
-        if lc.epoch != raft.epoch.0 || lc.leader_id != me.0 || state.end_offset() != lc.offset + 1 {
+        // The image ends at this epoch's LeaderChange (or at an open transaction of the
+        // previous controller that precedes it).
+        if lc.epoch != raft.epoch.0 || lc.leader_id != me.0 {
+            return;
+        }
+        if !state.in_transaction && state.end_offset() != lc.offset + 1 {
             return;
         }
         tracing::info!(
@@ -410,6 +436,17 @@ impl QuorumController {
         let now = self.now_ms();
         self.heartbeats.reset(&state.image, now);
         let image = state.image.clone();
+        if state.in_transaction {
+            tracing::warn!("the previous controller left a metadata transaction open; aborting it");
+            self.write(
+                ControllerResult::new(
+                    vec![activation::abort_open_transaction()],
+                    ControllerResponse::None,
+                ),
+                None,
+            )
+            .await;
+        }
         if let Some(result) = activation::records(&image, &self.settings) {
             self.write(
                 ControllerResult::new(result, ControllerResponse::None),

@@ -25,6 +25,8 @@ pub struct MetadataState {
     pub leader: Option<LeaderChange>,
     /// An image was published (the loader caught up with the log once).
     pub ready: bool,
+    /// Committed records of a metadata transaction follow the image and are not in it yet.
+    pub in_transaction: bool,
 }
 
 impl MetadataState {
@@ -221,6 +223,18 @@ impl ListenerTask {
                 image: u.image,
                 leader,
                 ready: true,
+                in_transaction: false,
+            });
+        } else if self.loader.is_caught_up() {
+            // Nothing published (a transaction is open), but its state must be visible: a new
+            // active controller aborts a transaction its predecessor left open.
+            let in_transaction = self.loader.in_transaction();
+            let leader = self.loader.leader();
+            self.sender.send_if_modified(|s| {
+                let changed = s.in_transaction != in_transaction || s.leader != leader;
+                s.in_transaction = in_transaction;
+                s.leader = leader;
+                changed
             });
         }
         self.update_gauges();

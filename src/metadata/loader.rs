@@ -118,6 +118,11 @@ impl MetadataLoader {
         self.errors_since_snapshot == 0 && self.transaction_start.is_none()
     }
 
+    /// A metadata transaction is open (its records are not published yet).
+    pub fn in_transaction(&self) -> bool {
+        self.transaction_start.is_some()
+    }
+
     pub fn snapshots_loaded(&self) -> u64 {
         self.snapshots_loaded
     }
