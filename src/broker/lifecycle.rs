@@ -121,6 +121,7 @@ impl BrokerLifecycle {
                     .with_min_supported_version(SUPPORTED_METADATA_VERSIONS.0)
                     .with_max_supported_version(SUPPORTED_METADATA_VERSIONS.1),
             ])
+            .with_rack(config.rack.clone().map(StrBytes::from_string))
             .with_log_dirs(directory_ids);
         let (state_tx, state) = watch::channel(BrokerState::Starting);
         let (shutdown_tx, shutdown_rx) = oneshot::channel();

@@ -126,7 +126,11 @@ pub fn register_broker(
                 ..Default::default()
             })
             .collect(),
-        rack: r.rack.as_ref().map(|s| s.to_string()),
+        rack: r
+            .rack
+            .as_ref()
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty()),
         fenced: true,
         in_controlled_shutdown: false,
         log_dirs: r.log_dirs.clone(),
