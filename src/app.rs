@@ -201,6 +201,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         None
     };
     let forward = channel("forwarding");
+    let static_values = Arc::new(config.static_values.clone());
 
     let mut bound = Vec::new();
     if config.roles.controller {
@@ -224,6 +225,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
                     cache: cache.clone(),
                     listener: l.name.clone(),
                     cluster_id: verified.cluster_id.clone(),
+                    node_id: config.node_id.0,
+                    static_values: static_values.clone(),
                 });
             bound.push(BoundListener::bind(l, d).await.map_err(AppError::Bind)?);
         }
@@ -352,6 +355,11 @@ fn broker_apis() -> api_versions::ApiTable {
         key: kafka_protocol::messages::ApiKey::Metadata,
         min: 0,
         max: 12,
+    });
+    apis.push(api_versions::ApiRange {
+        key: kafka_protocol::messages::ApiKey::DescribeConfigs,
+        min: 1,
+        max: 4,
     });
     apis.push(api_versions::ApiRange {
         key: kafka_protocol::messages::ApiKey::DescribeCluster,

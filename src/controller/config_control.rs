@@ -57,7 +57,19 @@ fn check_value(resource: &ConfigResource, name: &str, value: &str) -> Result<(),
         resource_type::TOPIC => topic_config::validate(name, value)
             .map_err(|e| (ResponseError::InvalidConfig, e.to_string())),
         _ => match crate::config::keys::spec(name) {
-            Some(_) => Ok(()),
+            // Broker configs that are defaults of topic configs can change at runtime; the
+            // rest are read at startup only.
+            Some(_) => match topic_config::TOPIC_CONFIGS
+                .iter()
+                .find(|k| k.broker_key == Some(name))
+            {
+                Some(topic_key) => topic_config::validate(topic_key.name, value)
+                    .map_err(|e| (ResponseError::InvalidConfig, e.to_string())),
+                None => Err((
+                    ResponseError::InvalidRequest,
+                    format!("Cannot update these configs dynamically: {name}"),
+                )),
+            },
             None => Err((
                 ResponseError::InvalidConfig,
                 format!("Unknown broker config name: {name}"),

@@ -451,6 +451,14 @@ fn incremental_alter_configs_sets_appends_subtracts_deletes_and_validates() {
             ResponseError::InvalidConfig,
         ),
         (
+            alter(4, "", &[("process.roles", 0, Some("broker"))], false),
+            ResponseError::InvalidRequest,
+        ),
+        (
+            alter(4, "", &[("log.retention.ms", 0, Some("-7"))], false),
+            ResponseError::InvalidConfig,
+        ),
+        (
             alter(9, "x", &[("a", 0, Some("1"))], false),
             ResponseError::InvalidRequest,
         ),

@@ -4,6 +4,7 @@
 
 pub mod access_image;
 pub mod cluster_image;
+pub mod config_resolution;
 pub mod configs_image;
 pub mod delta;
 pub mod features_image;

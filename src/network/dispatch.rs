@@ -3,8 +3,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BeginQuorumEpochRequest, DescribeClusterRequest,
-    DescribeQuorumRequest, EndQuorumEpochRequest, FetchRequest, FetchSnapshotRequest,
-    MetadataRequest, ResponseHeader, VoteRequest,
+    DescribeConfigsRequest, DescribeQuorumRequest, EndQuorumEpochRequest, FetchRequest,
+    FetchSnapshotRequest, MetadataRequest, ResponseHeader, VoteRequest,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 
@@ -133,6 +133,24 @@ impl Dispatcher {
                     head.api_version,
                     &resp,
                     0,
+                )
+            }
+            ApiKey::DescribeConfigs if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: DescribeConfigsRequest = request::decode_body(head)?;
+                let resp = broker_api::describe_configs::handle(ctx, &ctx.static_values, &r);
+                let code = resp
+                    .results
+                    .iter()
+                    .map(|r| r.error_code)
+                    .find(|c| *c != 0)
+                    .unwrap_or(0);
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::DescribeConfigs,
+                    head.api_version,
+                    &resp,
+                    code,
                 )
             }
             ApiKey::DescribeCluster if self.broker.is_some() => {

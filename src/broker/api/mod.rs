@@ -2,6 +2,7 @@
 //! broker's metadata cache.
 
 pub mod describe_cluster;
+pub mod describe_configs;
 pub mod metadata;
 
 use crate::broker::metadata_cache::MetadataCache;
@@ -13,6 +14,9 @@ pub struct BrokerContext {
     pub cache: MetadataCache,
     pub listener: String,
     pub cluster_id: String,
+    pub node_id: i32,
+    /// The explicitly set server configs (DescribeConfigs' static broker configs).
+    pub static_values: std::sync::Arc<std::collections::BTreeMap<String, String>>,
 }
 
 /// The endpoint of `broker` on `listener`, if it registered one.
