@@ -16,7 +16,7 @@ use crate::broker::metadata_cache::MetadataCache;
 use crate::controller::quorum_controller::{
     ControllerHandle, ControllerSettings, QuorumController,
 };
-use crate::metadata::listener::{MetadataListener, MetadataState};
+use crate::metadata_io::listener::{MetadataListener, MetadataState};
 
 use crate::clock::Clock;
 use crate::config::{LoadedConfig, ServerConfig};

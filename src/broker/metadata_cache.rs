@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::metadata::image::MetadataImage;
-use crate::metadata::listener::MetadataState;
+use crate::metadata_io::listener::MetadataState;
 
 #[derive(Clone)]
 pub struct MetadataCache {

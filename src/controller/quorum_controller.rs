@@ -18,8 +18,8 @@ use crate::controller::{
 };
 use crate::metadata::delta::MetadataDelta;
 use crate::metadata::image::MetadataImage;
-use crate::metadata::listener::MetadataState;
 use crate::metadata::records::{self, ApiMessageAndVersion};
+use crate::metadata_io::listener::MetadataState;
 use crate::observability::Metrics;
 use crate::raft_io::driver::{AppendError, RaftHandle};
 use crate::shutdown::ShutdownSignal;

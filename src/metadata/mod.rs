@@ -9,7 +9,6 @@ pub mod configs_image;
 pub mod delta;
 pub mod features_image;
 pub mod image;
-pub mod listener;
 pub mod loader;
 pub mod partition_registration;
 pub mod records;

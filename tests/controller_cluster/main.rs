@@ -432,7 +432,7 @@ fn broker_metadata_lag_grows_while_a_broker_stops_applying_and_returns_to_zero()
     let pause_s = pause.to_str().unwrap().to_string();
     let c = cluster(
         "metadata.max.idle.interval.ms=100\n",
-        &[(kraftd::metadata::listener::PAUSE_FILE_ENV, &pause_s)],
+        &[(kraftd::metadata_io::listener::PAUSE_FILE_ENV, &pause_s)],
     );
     let b = &c.brokers[0];
     assert!(b.metric("kafka_broker_metadata_lag").unwrap() <= 2.0);
