@@ -604,10 +604,16 @@ pub fn alter_partition(
                 leader_recovery_state: p.leader_recovery_state,
             };
             match alter_partition::validate(&state, &data, &liveness) {
-                Ok(change) => {
-                    let next = state.apply(&change);
-                    records.push(change_record(topic.id, p.partition_index, &change));
+                Ok(outcome) => {
+                    let next = match &outcome.change {
+                        Some(change) => {
+                            records.push(change_record(topic.id, p.partition_index, change));
+                            state.apply(change)
+                        }
+                        None => state.clone(),
+                    };
                     out = out
+                        .with_error_code(outcome.error.map_or(0, |e| e.code()))
                         .with_leader_id(BrokerId(next.leader))
                         .with_leader_epoch(next.leader_epoch)
                         .with_isr(next.isr.iter().map(|b| BrokerId(*b)).collect())
