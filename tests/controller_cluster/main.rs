@@ -273,6 +273,30 @@ fn active_controller(c: &Cluster) -> usize {
 fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_down() {
     let mut c = cluster("", &[]);
     let b0 = c.brokers[0].addr();
+    // Every node's exposition passes promtool's lint, role metrics included.
+    for n in c.controllers.iter().chain(c.brokers.iter()) {
+        let (_, body) = http_get(n.http_addr(), "/metrics").unwrap();
+        promtool_check_metrics(&body).unwrap_or_else(|e| panic!("node {}: {e}", n.id));
+        let want: &[&str] = if n.id <= 3 {
+            &[
+                "kafka_controller_metadata_lag",
+                "kafka_controller_metadata_commit_latency_seconds_bucket",
+                "kafka_controller_metadata_committed_records_total",
+                "kafka_controller_metadata_snapshot_offset_lag",
+            ]
+        } else {
+            &[
+                "kafka_broker_metadata_lag",
+                "kafka_broker_metadata_snapshot_offset_lag",
+            ]
+        };
+        for m in want.iter().chain(&[
+            "kafka_metadata_last_applied_offset",
+            "kafka_metadata_version_info",
+        ]) {
+            assert!(body.contains(m), "node {} lacks {m}", n.id);
+        }
+    }
     create_topic(&b0, "orders", 6, 3);
     let all: Vec<&Node> = c.brokers.iter().collect();
     let before = agreed_layout(&all, "orders", START, |l| l.len() == 6);
