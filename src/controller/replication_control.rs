@@ -106,17 +106,31 @@ fn change_partitions(
 }
 
 /// A broker leaves every ISR and loses its leaderships (fenced, shutting down or unregistering).
+/// A partition left without a leader gets an unclean leader where its topic allows one.
 pub fn remove_broker_from_partitions(
     image: &MetadataImage,
     broker: i32,
 ) -> Vec<ApiMessageAndVersion> {
     let acceptable = |b: i32| b != broker && is_active(image, b);
-    change_partitions(image, |_, s| {
-        if !s.replicas.contains(&broker) {
-            return None;
+    let mut out = Vec::new();
+    for (topic, p, reg) in image.topics.partitions() {
+        let state = state_of(reg);
+        if !state.replicas.contains(&broker) {
+            continue;
         }
-        partition_change::fence_broker(s, broker, &acceptable)
-    })
+        let Some(change) = partition_change::fence_broker(&state, broker, &acceptable) else {
+            continue;
+        };
+        out.push(change_record(topic.id, p, &change));
+        let next = state.apply(&change);
+        if next.leader == partition_change::NO_LEADER
+            && unclean_allowed(image, &topic.name)
+            && let Some(unclean) = partition_change::unclean_election(&next, &acceptable)
+        {
+            out.push(change_record(topic.id, p, &unclean));
+        }
+    }
+    out
 }
 
 /// Elects leaders for leaderless partitions once `broker` becomes active; unclean elections

@@ -480,3 +480,279 @@ fn incremental_alter_configs_sets_appends_subtracts_deletes_and_validates() {
         Some("60000")
     );
 }
+
+mod topics {
+    use super::*;
+    use crate::controller::replication_control;
+    use kafka_protocol::messages::create_topics_request::{
+        CreatableReplicaAssignment, CreatableTopic,
+    };
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::{
+        CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest, TopicName,
+    };
+
+    /// Registers and unfences `ids`; returns their epochs.
+    fn active(h: &mut Harness, ids: &[i32]) -> Vec<i64> {
+        let mut epochs = Vec::new();
+        for id in ids {
+            let (_, e) = h.register(*id, *id as u128);
+            epochs.push(e);
+        }
+        let end = h.image.provenance.end_offset();
+        for (id, e) in ids.iter().zip(&epochs) {
+            h.heartbeat(*id, *e, end, false, false);
+        }
+        epochs
+    }
+
+    fn topic(name: &str, p: i32, rf: i16) -> CreatableTopic {
+        CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.into())))
+            .with_num_partitions(p)
+            .with_replication_factor(rf)
+    }
+
+    fn create(h: &mut Harness, topics: Vec<CreatableTopic>, validate_only: bool) -> Vec<i16> {
+        let r = CreateTopicsRequest::default()
+            .with_topics(topics)
+            .with_validate_only(validate_only);
+        let resp = h.run(|ctx, _| replication_control::create_topics(ctx, &r, 7));
+        resp.topics.iter().map(|t| t.error_code).collect()
+    }
+
+    #[test]
+    fn create_topics_places_replicas_on_active_brokers_and_reports_errors_per_topic() {
+        let mut h = Harness::new();
+        active(&mut h, &[1, 2, 3]);
+        let codes = create(
+            &mut h,
+            vec![
+                topic("orders", 6, 3),
+                topic("bad name", 1, 1),
+                topic("wide", 1, 4),
+                topic("dup", 1, 1),
+                topic("dup", 1, 1),
+            ],
+            false,
+        );
+        assert_eq!(
+            codes,
+            vec![
+                0,
+                ResponseError::InvalidTopicException.code(),
+                ResponseError::InvalidReplicationFactor.code(),
+                ResponseError::InvalidRequest.code(),
+                ResponseError::InvalidRequest.code(),
+            ]
+        );
+        let t = h.image.topics.get_by_name("orders").unwrap();
+        assert_eq!(t.partitions.len(), 6);
+        for p in t.partitions.values() {
+            assert_eq!(p.replicas.len(), 3);
+            assert_eq!(p.isr, p.replicas);
+            assert_eq!(p.leader, p.replicas[0]);
+            assert_eq!((p.leader_epoch, p.partition_epoch), (0, 0));
+        }
+        assert_eq!(
+            create(&mut h, vec![topic("orders", 1, 1)], false),
+            vec![ResponseError::TopicAlreadyExists.code()]
+        );
+        // validate_only answers without writing.
+        assert_eq!(create(&mut h, vec![topic("later", 2, 2)], true), vec![0]);
+        assert!(h.image.topics.get_by_name("later").is_none());
+        // A manual assignment is used as given.
+        let manual = CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("manual")))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(vec![
+                CreatableReplicaAssignment::default()
+                    .with_partition_index(0)
+                    .with_broker_ids(vec![BrokerId(3), BrokerId(1)]),
+            ]);
+        assert_eq!(create(&mut h, vec![manual], false), vec![0]);
+        let p = &h.image.topics.get_by_name("manual").unwrap().partitions[&0];
+        assert_eq!((p.replicas.clone(), p.leader), (vec![3, 1], 3));
+    }
+
+    #[test]
+    fn fencing_the_leader_elects_from_the_isr_and_the_last_member_stays() {
+        let mut h = Harness::new();
+        let epochs = active(&mut h, &[1, 2]);
+        let manual = |name: &str, replicas: Vec<i32>| {
+            CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.into())))
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)
+                .with_assignments(vec![
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(0)
+                        .with_broker_ids(replicas.into_iter().map(BrokerId).collect()),
+                ])
+        };
+        assert_eq!(
+            create(
+                &mut h,
+                vec![manual("two", vec![1, 2]), manual("one", vec![1])],
+                false
+            ),
+            vec![0, 0]
+        );
+        // Broker 1 asks to be fenced: its leaderships move, it leaves ISRs.
+        let end = h.image.provenance.end_offset();
+        h.heartbeat(1, epochs[0], end, true, false);
+        let two = &h.image.topics.get_by_name("two").unwrap().partitions[&0];
+        assert_eq!(
+            (two.leader, two.isr.clone(), two.leader_epoch),
+            (2, vec![2], 1)
+        );
+        let one = &h.image.topics.get_by_name("one").unwrap().partitions[&0];
+        assert_eq!(
+            (one.leader, one.isr.clone()),
+            (-1, vec![1]),
+            "the ISR is never emptied"
+        );
+        // Unfenced again: the leaderless partition gets its leader back.
+        let end = h.image.provenance.end_offset();
+        h.heartbeat(1, epochs[0], end, false, false);
+        let one = &h.image.topics.get_by_name("one").unwrap().partitions[&0];
+        assert_eq!((one.leader, one.isr.clone()), (1, vec![1]));
+    }
+
+    #[test]
+    fn unclean_election_only_where_the_topic_allows_it() {
+        let mut h = Harness::new();
+        let epochs = active(&mut h, &[1, 2]);
+        for name in ["strict", "lenient"] {
+            let t = CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.into())))
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)
+                .with_assignments(vec![
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(0)
+                        .with_broker_ids(vec![BrokerId(1), BrokerId(2)]),
+                ]);
+            assert_eq!(create(&mut h, vec![t], false), vec![0]);
+        }
+        let lenient = h.image.topics.get_by_name("lenient").unwrap().id;
+        let strict = h.image.topics.get_by_name("strict").unwrap().id;
+        h.image = apply(
+            &h.image,
+            &[
+                // Broker 2 fell out of both ISRs.
+                ApiMessageAndVersion::latest(MetadataRecord::PartitionChange(
+                    PartitionChangeRecord {
+                        partition_id: 0,
+                        topic_id: lenient,
+                        isr: Some(vec![1]),
+                        ..Default::default()
+                    },
+                )),
+                ApiMessageAndVersion::latest(MetadataRecord::PartitionChange(
+                    PartitionChangeRecord {
+                        partition_id: 0,
+                        topic_id: strict,
+                        isr: Some(vec![1]),
+                        ..Default::default()
+                    },
+                )),
+                ApiMessageAndVersion::latest(MetadataRecord::Config(ConfigRecord {
+                    resource_type: 2,
+                    resource_name: "lenient".into(),
+                    name: "unclean.leader.election.enable".into(),
+                    value: Some("true".into()),
+                    ..Default::default()
+                })),
+            ],
+        );
+        let end = h.image.provenance.end_offset();
+        h.heartbeat(1, epochs[0], end, true, false);
+        let s = &h.image.topics.get_by_name("strict").unwrap().partitions[&0];
+        assert_eq!((s.leader, s.isr.clone()), (-1, vec![1]));
+        let l = &h.image.topics.get_by_name("lenient").unwrap().partitions[&0];
+        assert_eq!((l.leader, l.isr.clone()), (2, vec![2]));
+        assert_eq!(
+            l.leader_recovery_state,
+            crate::metadata::partition_registration::LeaderRecoveryState::Recovering
+        );
+    }
+
+    #[test]
+    fn preferred_election_and_delete_topics() {
+        let mut h = Harness::new();
+        let epochs = active(&mut h, &[1, 2]);
+        let t = CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(vec![
+                CreatableReplicaAssignment::default()
+                    .with_partition_index(0)
+                    .with_broker_ids(vec![BrokerId(1), BrokerId(2)]),
+            ]);
+        create(&mut h, vec![t], false);
+        let end = h.image.provenance.end_offset();
+        h.heartbeat(1, epochs[0], end, true, false);
+        let end = h.image.provenance.end_offset();
+        h.heartbeat(1, epochs[0], end, false, false);
+        let elect = |h: &mut Harness| {
+            let r = ElectLeadersRequest::default()
+                .with_election_type(0)
+                .with_topic_partitions(Some(vec![
+                    TopicPartitions::default()
+                        .with_topic(TopicName(StrBytes::from_static_str("t")))
+                        .with_partitions(vec![0]),
+                ]));
+            let resp = h.run(|ctx, _| replication_control::elect_leaders(ctx, &r, 2));
+            resp.replica_election_results[0].partition_result[0].error_code
+        };
+        // Broker 1 is back but not in the ISR yet: not electable.
+        assert_eq!(
+            elect(&mut h),
+            ResponseError::PreferredLeaderNotAvailable.code()
+        );
+        let id = h.image.topics.get_by_name("t").unwrap().id;
+        h.image = apply(
+            &h.image,
+            &[ApiMessageAndVersion::latest(
+                MetadataRecord::PartitionChange(PartitionChangeRecord {
+                    partition_id: 0,
+                    topic_id: id,
+                    isr: Some(vec![2, 1]),
+                    ..Default::default()
+                }),
+            )],
+        );
+        assert_eq!(elect(&mut h), 0);
+        assert_eq!(
+            h.image.topics.get_by_name("t").unwrap().partitions[&0].leader,
+            1
+        );
+        assert_eq!(elect(&mut h), ResponseError::ElectionNotNeeded.code());
+
+        let del = |h: &mut Harness, names: &[&str]| {
+            let r = DeleteTopicsRequest::default().with_topics(
+                names
+                    .iter()
+                    .map(|n| {
+                        DeleteTopicState::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(n.to_string()))))
+                    })
+                    .collect(),
+            );
+            let resp = h.run(|ctx, _| replication_control::delete_topics(ctx, &r, 6));
+            resp.responses
+                .iter()
+                .map(|r| r.error_code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            del(&mut h, &["t", "nope"]),
+            vec![0, ResponseError::UnknownTopicOrPartition.code()]
+        );
+        assert!(h.image.topics.by_id.is_empty());
+    }
+}
