@@ -4,7 +4,19 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+use crate::broker::api::BrokerContext;
+use crate::broker::controller_channel::ControllerChannel;
+use crate::broker::lifecycle::{self, BrokerLifecycle};
+use crate::broker::metadata_cache::MetadataCache;
+use crate::controller::quorum_controller::{
+    ControllerHandle, ControllerSettings, QuorumController,
+};
+use crate::metadata_io::listener::{MetadataListener, MetadataState};
 
 use crate::clock::Clock;
 use crate::config::{LoadedConfig, ServerConfig};
@@ -50,6 +62,12 @@ pub struct RunningServer {
     pub metrics: Metrics,
     /// This node's member of the metadata quorum.
     pub raft: RaftHandle,
+    /// The published metadata image.
+    pub metadata: watch::Receiver<MetadataState>,
+    /// The quorum controller (controllers only).
+    pub controller: Option<ControllerHandle>,
+    /// The broker's lifecycle with the controller (brokers only).
+    lifecycle: Option<BrokerLifecycle>,
     quorum: Option<QuorumNode>,
     shutdown: Shutdown,
     tasks: JoinSet<()>,
@@ -99,6 +117,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         "metadata log opened"
     );
     let raft_dir = metadata_log.dir().to_path_buf();
+    let listener = MetadataListener::new();
     let node = quorum::start(
         quorum::QuorumContext {
             config,
@@ -107,23 +126,108 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
             metrics: &metrics,
             clock,
             shutdown: shutdown.signal(),
-            commit_listener: None,
+            commit_listener: Some(listener.commits.clone()),
         },
         metadata_log,
     )?;
     let raft = node.handle.clone();
     readiness.not_ready("quorum", "no quorum leader known yet");
+    readiness.not_ready("metadata", "the metadata image has not caught up yet");
+    let metadata = listener.spawn(
+        config,
+        raft.clone(),
+        metrics.clone(),
+        clock,
+        shutdown.signal(),
+    );
+    let cache = MetadataCache::new(metadata.clone());
+    let controllers = crate::raft_io::node::controller_nodes(config);
+    let channel = |purpose: &str| {
+        Arc::new(ControllerChannel::new(
+            raft.clone(),
+            controllers.clone(),
+            format!("kraftd-{}-{}", purpose, config.node_id.0),
+            config.quorum.request_timeout.max(Duration::from_secs(5)),
+        ))
+    };
+    let controller = if config.roles.controller {
+        let bootstrap_metadata_version =
+            storage::bootstrap::read_metadata_version(&config.metadata_log_dir)?
+                .unwrap_or(storage::bootstrap::BOOTSTRAP_METADATA_VERSION);
+        let settings = ControllerSettings {
+            node_id: config.node_id.0,
+            cluster_id: verified.cluster_id.clone(),
+            bootstrap_metadata_version,
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+            session_timeout: config.broker_session_timeout,
+            max_idle_interval: config.metadata.max_idle_interval,
+        };
+        let handle = QuorumController::spawn(
+            settings,
+            raft.clone(),
+            metadata.clone(),
+            metrics.clone(),
+            shutdown.signal(),
+        );
+        tasks.spawn(lifecycle::register_controller(
+            config.clone(),
+            channel("controller-registration"),
+            cache.clone(),
+            shutdown.signal(),
+        ));
+        Some(handle)
+    } else {
+        None
+    };
+    let lifecycle = if config.roles.broker {
+        metrics.broker_group.enable();
+        let directory_ids = verified
+            .directories
+            .iter()
+            .filter_map(|(_, m)| m.directory_id.as_deref())
+            .filter_map(crate::storage::cluster_id::uuid_from_string)
+            .collect();
+        Some(BrokerLifecycle::spawn(
+            config,
+            &verified.cluster_id,
+            directory_ids,
+            channel("lifecycle"),
+            cache.clone(),
+            readiness.clone(),
+            shutdown.signal(),
+        ))
+    } else {
+        None
+    };
+    let forward = channel("forwarding");
+    let static_values = Arc::new(config.static_values.clone());
 
     let mut bound = Vec::new();
     if config.roles.controller {
         for l in config.controller_listeners() {
-            let d = Dispatcher::controller(endpoint::controller_apis(), node.endpoint.clone());
+            let d = match &controller {
+                Some(c) => Dispatcher::controller(
+                    endpoint::quorum_controller_apis(),
+                    node.endpoint.clone(),
+                )
+                .with_controller(c.clone()),
+                None => Dispatcher::controller(endpoint::controller_apis(), node.endpoint.clone()),
+            };
             bound.push(BoundListener::bind(l, d).await.map_err(AppError::Bind)?);
         }
     }
     if config.roles.broker {
         for l in config.broker_listeners() {
-            let d = Dispatcher::new(ListenerKind::Broker, api_versions::broker_apis());
+            let d = Dispatcher::new(ListenerKind::Broker, broker_apis())
+                .with_forwarding(forward.clone())
+                .with_broker(BrokerContext {
+                    cache: cache.clone(),
+                    listener: l.name.clone(),
+                    cluster_id: verified.cluster_id.clone(),
+                    node_id: config.node_id.0,
+                    static_values: static_values.clone(),
+                });
             bound.push(BoundListener::bind(l, d).await.map_err(AppError::Bind)?);
         }
     }
@@ -154,6 +258,11 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         readiness.clone(),
         shutdown.signal(),
     ));
+    tasks.spawn(track_metadata_readiness(
+        metadata.clone(),
+        readiness.clone(),
+        shutdown.signal(),
+    ));
 
     Ok(RunningServer {
         addresses: BoundAddresses {
@@ -163,6 +272,9 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         readiness,
         metrics,
         raft,
+        metadata,
+        controller,
+        lifecycle,
         quorum: Some(node),
         shutdown,
         tasks,
@@ -176,6 +288,16 @@ impl RunningServer {
     pub async fn stop(mut self, timeout: Duration) -> bool {
         self.readiness.not_ready("shutdown", "shutting down");
         let started = std::time::Instant::now();
+        // A broker asks for a controlled shutdown first: its leaderships move while the
+        // quorum and the listeners still run.
+        if let Some(l) = &mut self.lifecycle {
+            let moved = l.controlled_shutdown(timeout / 3).await;
+            tracing::info!(
+                completed = moved,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "controlled shutdown"
+            );
+        }
         // The quorum member goes first: a leader hands over through EndQuorumEpoch while the
         // listeners still run.
         if let Some(node) = self.quorum.take() {
@@ -222,6 +344,40 @@ async fn watch_log_dirs(
             _ = shutdown.wait() => return,
             _ = tick.tick() => {}
         }
+    }
+}
+
+/// What a broker listener serves: ApiVersions and the admin APIs it forwards.
+fn broker_apis() -> api_versions::ApiTable {
+    let mut apis = api_versions::broker_apis().apis().to_vec();
+    apis.extend_from_slice(crate::broker::forwarding::FORWARDED_API_RANGES);
+    apis.push(api_versions::ApiRange {
+        key: kafka_protocol::messages::ApiKey::Metadata,
+        min: 0,
+        max: 12,
+    });
+    apis.push(api_versions::ApiRange {
+        key: kafka_protocol::messages::ApiKey::DescribeConfigs,
+        min: 1,
+        max: 4,
+    });
+    apis.push(api_versions::ApiRange {
+        key: kafka_protocol::messages::ApiKey::DescribeCluster,
+        min: 0,
+        max: 2,
+    });
+    api_versions::ApiTable::new(apis)
+}
+
+/// Clears the `metadata` readiness condition once the first image is published.
+async fn track_metadata_readiness(
+    mut state: watch::Receiver<MetadataState>,
+    readiness: Readiness,
+    mut shutdown: crate::shutdown::ShutdownSignal,
+) {
+    tokio::select! {
+        _ = state.wait_for(|s| s.ready) => readiness.ready("metadata"),
+        _ = shutdown.wait() => {}
     }
 }
 

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use kraftd::cli::args::{Cli, Command, ConfigArgs, MetadataQuorumCommand, StorageCommand};
+use kraftd::cli::args::{
+    Cli, Command, ConfigArgs, MetadataCommand, MetadataQuorumCommand, StorageCommand,
+};
 use kraftd::config::{self, LoadedConfig};
 use kraftd::{app, cli, observability};
 
@@ -87,6 +89,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let now = human_readable.then(|| kraftd::clock::Clock::new().wall_ms());
                 print!("{}", view.format_replication(now));
             }
+            Ok(())
+        }
+        Command::Metadata(MetadataCommand::Dump { path }) => {
+            let errors = cli::metadata_dump::dump_to(&path, &mut std::io::stdout().lock())?;
+            anyhow::ensure!(
+                errors == 0,
+                "{errors} batch(es) or record(s) could not be decoded; see above"
+            );
             Ok(())
         }
         Command::Storage(StorageCommand::RandomUuid) => {

@@ -37,6 +37,19 @@ pub enum Command {
     Storage(StorageCommand),
     /// Describe the KRaft metadata quorum (as `kafka-metadata-quorum`).
     MetadataQuorum(MetadataQuorumArgs),
+    /// Inspect the metadata log offline: dump.
+    #[command(subcommand)]
+    Metadata(MetadataCommand),
+}
+
+#[derive(Subcommand)]
+pub enum MetadataCommand {
+    /// Print every batch and record of a metadata log directory, `.checkpoint` snapshot or
+    /// `.log` segment (read-only; safe next to a running server).
+    Dump {
+        /// `<metadata.log.dir>/__cluster_metadata-0`, `metadata.log.dir`, a `.checkpoint` or a `.log` file.
+        path: PathBuf,
+    },
 }
 
 #[derive(Args)]

@@ -2,5 +2,6 @@
 
 pub mod args;
 pub mod dev;
+pub mod metadata_dump;
 pub mod metadata_quorum;
 pub mod storage;

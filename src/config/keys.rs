@@ -321,6 +321,12 @@ pub const KEYS: &[KeySpec] = &[
     ),
     // --- Broker lifecycle and replication
     key(
+        "broker.rack",
+        KeyType::String,
+        None,
+        "Rack (or zone) of this broker; replicas of a partition are spread over racks.",
+    ),
+    key(
         "broker.heartbeat.interval.ms",
         KeyType::Int,
         Some("2000"),

@@ -104,6 +104,11 @@ pub struct ServerConfig {
     pub socket_request_max_bytes: u32,
     pub quorum: QuorumSettings,
     pub metadata: MetadataSettings,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    /// Every key set explicitly (file, environment or override), as written: the static
+    /// broker configs DescribeConfigs reports.
+    pub static_values: BTreeMap<String, String>,
     pub broker_heartbeat_interval: Duration,
     pub broker_session_timeout: Duration,
     pub replica_lag_time_max: Duration,
@@ -274,6 +279,12 @@ impl ServerConfig {
             ),
             quorum,
             metadata,
+            rack: r.opt_string("broker.rack"),
+            static_values: raw
+                .iter()
+                .filter(|(_, v)| !v.value.trim().is_empty())
+                .map(|(k, v)| (k.clone(), v.value.trim().to_string()))
+                .collect(),
             broker_heartbeat_interval: r.ms_in("broker.heartbeat.interval.ms", 1),
             broker_session_timeout: r.ms_in("broker.session.timeout.ms", 1),
             replica_lag_time_max: r.ms_in("replica.lag.time.max.ms", 1),

@@ -3,11 +3,18 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BeginQuorumEpochRequest, DescribeClusterRequest,
-    DescribeQuorumRequest, EndQuorumEpochRequest, FetchRequest, FetchSnapshotRequest,
-    ResponseHeader, VoteRequest,
+    DescribeConfigsRequest, DescribeQuorumRequest, EndQuorumEpochRequest, FetchRequest,
+    FetchSnapshotRequest, MetadataRequest, ResponseHeader, VoteRequest,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 
+use std::sync::Arc;
+
+use crate::broker::api::{self as broker_api, BrokerContext};
+use crate::broker::controller_channel::ControllerChannel;
+use crate::broker::forwarding::{self, FORWARDED_APIS};
+use crate::controller::endpoint::{self as controller_endpoint, CONTROLLER_APIS};
+use crate::controller::quorum_controller::ControllerHandle;
 use crate::protocol::api_versions::{self, ApiTable};
 use crate::protocol::request::{self, RequestError, RequestHead};
 use crate::raft_io::endpoint::{EndpointError, RaftEndpoint};
@@ -33,6 +40,9 @@ pub struct Dispatcher {
     kind: ListenerKind,
     apis: ApiTable,
     raft: Option<RaftEndpoint>,
+    controller: Option<ControllerHandle>,
+    forward: Option<Arc<ControllerChannel>>,
+    broker: Option<BrokerContext>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -51,7 +61,28 @@ impl Dispatcher {
             kind,
             apis,
             raft: None,
+            controller: None,
+            forward: None,
+            broker: None,
         }
+    }
+
+    /// Serves the broker's own client APIs from `ctx`.
+    pub fn with_broker(mut self, ctx: BrokerContext) -> Dispatcher {
+        self.broker = Some(ctx);
+        self
+    }
+
+    /// Serves the quorum controller's APIs through `controller`.
+    pub fn with_controller(mut self, controller: ControllerHandle) -> Dispatcher {
+        self.controller = Some(controller);
+        self
+    }
+
+    /// Forwards admin APIs (and DescribeQuorum) to the active controller through `channel`.
+    pub fn with_forwarding(mut self, channel: Arc<ControllerChannel>) -> Dispatcher {
+        self.forward = Some(channel);
+        self
     }
 
     /// A controller listener that serves the KRaft APIs through `raft`.
@@ -60,6 +91,9 @@ impl Dispatcher {
             kind: ListenerKind::Controller,
             apis,
             raft: Some(raft),
+            controller: None,
+            forward: None,
+            broker: None,
         }
     }
 
@@ -85,6 +119,59 @@ impl Dispatcher {
                     &response,
                     0,
                 )
+            }
+            ApiKey::Metadata if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let mut r: MetadataRequest = request::decode_body(head)?;
+                if head.api_version == 0 && r.topics.as_ref().is_some_and(|t| t.is_empty()) {
+                    r.topics = None; // v0: an empty list means every topic
+                }
+                let resp = broker_api::metadata::handle(ctx, &r);
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::Metadata,
+                    head.api_version,
+                    &resp,
+                    0,
+                )
+            }
+            ApiKey::DescribeConfigs if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: DescribeConfigsRequest = request::decode_body(head)?;
+                let resp = broker_api::describe_configs::handle(ctx, &ctx.static_values, &r);
+                let code = resp
+                    .results
+                    .iter()
+                    .map(|r| r.error_code)
+                    .find(|c| *c != 0)
+                    .unwrap_or(0);
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::DescribeConfigs,
+                    head.api_version,
+                    &resp,
+                    code,
+                )
+            }
+            ApiKey::DescribeCluster if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: DescribeClusterRequest = request::decode_body(head)?;
+                let resp = broker_api::describe_cluster::handle(ctx, &r);
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::DescribeCluster,
+                    head.api_version,
+                    &resp,
+                    resp.error_code,
+                )
+            }
+            key if CONTROLLER_APIS.contains(&key) && self.controller.is_some() => {
+                let c = self.controller.as_ref().expect("checked");
+                controller_endpoint::handle(c, head, key).await
+            }
+            key if FORWARDED_APIS.contains(&key) && self.forward.is_some() => {
+                let f = self.forward.as_ref().expect("checked");
+                forwarding::forward(f, head, key).await
             }
             key => match &self.raft {
                 Some(raft) => self.handle_raft(raft, head, key).await,
@@ -193,7 +280,7 @@ error_code_of! {
 }
 
 /// Encodes a response header (of the version the API prescribes) followed by the body.
-fn encode<M: Encodable + HeaderVersion>(
+pub(crate) fn encode<M: Encodable + HeaderVersion>(
     correlation_id: i32,
     api: ApiKey,
     version: i16,

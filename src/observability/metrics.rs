@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+pub use super::metadata_metrics::{BrokerMetadataMetrics, ControllerMetrics, MetadataMetrics};
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -40,13 +41,13 @@ pub struct MetricDef {
 }
 
 /// Latency buckets for request handling, in seconds (100 µs … 10 s).
-const LATENCY_BUCKETS: &[f64] = &[
+pub(super) const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
 
 /// Registers metrics and records their definitions as it goes.
-struct Builder {
+pub(super) struct Builder {
     registry: Registry,
     defs: Vec<MetricDef>,
     /// When set, collectors are kept here instead of being registered: a role's metrics are
@@ -79,7 +80,7 @@ impl MetricGroup {
 }
 
 impl Builder {
-    fn record(&mut self, name: &str, kind: MetricKind, labels: &[&str], help: &str) {
+    pub(super) fn record(&mut self, name: &str, kind: MetricKind, labels: &[&str], help: &str) {
         self.defs.push(MetricDef {
             name: name.to_string(),
             kind,
@@ -88,7 +89,7 @@ impl Builder {
         });
     }
 
-    fn register(&mut self, c: impl prometheus::core::Collector + 'static) {
+    pub(super) fn register(&mut self, c: impl prometheus::core::Collector + 'static) {
         match &mut self.deferred {
             Some(pending) => pending.push(Box::new(c)),
             None => self
@@ -99,7 +100,7 @@ impl Builder {
     }
 
     /// Builds a group of metrics that is exported only after [`MetricGroup::enable`].
-    fn group<T>(&mut self, build: impl FnOnce(&mut Builder) -> T) -> (T, MetricGroup) {
+    pub(super) fn group<T>(&mut self, build: impl FnOnce(&mut Builder) -> T) -> (T, MetricGroup) {
         self.deferred = Some(Vec::new());
         let value = build(self);
         let collectors = self.deferred.take().unwrap_or_default();
@@ -112,35 +113,35 @@ impl Builder {
         )
     }
 
-    fn int_gauge(&mut self, name: &str, help: &str) -> IntGauge {
+    pub(super) fn int_gauge(&mut self, name: &str, help: &str) -> IntGauge {
         self.record(name, MetricKind::Gauge, &[], help);
         let g = IntGauge::new(name, help).expect("valid gauge");
         self.register(g.clone());
         g
     }
 
-    fn float_gauge(&mut self, name: &str, help: &str) -> Gauge {
+    pub(super) fn float_gauge(&mut self, name: &str, help: &str) -> Gauge {
         self.record(name, MetricKind::Gauge, &[], help);
         let g = Gauge::new(name, help).expect("valid gauge");
         self.register(g.clone());
         g
     }
 
-    fn float_gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    pub(super) fn float_gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
         self.record(name, MetricKind::Gauge, labels, help);
         let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
         self.register(g.clone());
         g
     }
 
-    fn counter(&mut self, name: &str, help: &str) -> IntCounter {
+    pub(super) fn counter(&mut self, name: &str, help: &str) -> IntCounter {
         self.record(name, MetricKind::Counter, &[], help);
         let c = IntCounter::new(name, help).expect("valid counter");
         self.register(c.clone());
         c
     }
 
-    fn histogram(&mut self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    pub(super) fn histogram(&mut self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
         self.record(name, MetricKind::Histogram, &[], help);
         let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
             .expect("valid histogram");
@@ -148,21 +149,21 @@ impl Builder {
         h
     }
 
-    fn gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    pub(super) fn gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
         self.record(name, MetricKind::Gauge, labels, help);
         let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
         self.register(g.clone());
         g
     }
 
-    fn counter_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    pub(super) fn counter_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
         self.record(name, MetricKind::Counter, labels, help);
         let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter");
         self.register(c.clone());
         c
     }
 
-    fn histogram_vec(
+    pub(super) fn histogram_vec(
         &mut self,
         name: &str,
         help: &str,
@@ -196,6 +197,15 @@ pub struct Metrics {
     pub raft: RaftMetrics,
     /// Exported once this node runs the raft driver.
     pub raft_group: MetricGroup,
+    pub metadata: MetadataMetrics,
+    /// Exported once this node replays the metadata log.
+    pub metadata_group: MetricGroup,
+    pub controller: ControllerMetrics,
+    /// Exported on controllers.
+    pub controller_group: MetricGroup,
+    pub broker_metadata: BrokerMetadataMetrics,
+    /// Exported on brokers.
+    pub broker_group: MetricGroup,
 }
 
 /// Log directories and the logs in them.
@@ -292,7 +302,7 @@ pub const RAFT_STATES: &[&str] = &[
 ];
 
 /// Buckets for quorum commit and election latencies, in seconds (1 ms … 30 s).
-const QUORUM_BUCKETS: &[f64] = &[
+pub(super) const QUORUM_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
@@ -448,6 +458,9 @@ impl Metrics {
         );
         let log = LogMetrics::register(&mut b);
         let (raft, raft_group) = b.group(RaftMetrics::register);
+        let (metadata, metadata_group) = b.group(MetadataMetrics::register);
+        let (controller, controller_group) = b.group(ControllerMetrics::register);
+        let (broker_metadata, broker_group) = b.group(BrokerMetadataMetrics::register);
         #[cfg(target_os = "linux")]
         b.registry
             .register(Box::new(
@@ -472,6 +485,12 @@ impl Metrics {
             log,
             raft,
             raft_group,
+            metadata,
+            metadata_group,
+            controller,
+            controller_group,
+            broker_metadata,
+            broker_group,
         }
     }
 

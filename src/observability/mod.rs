@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod logging;
+pub mod metadata_metrics;
 pub mod metrics;
 pub mod readiness;
 

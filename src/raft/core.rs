@@ -291,6 +291,7 @@ impl<L: RaftLog> RaftCore<L> {
             log_start_offset: self.log.start_offset(),
             log_end_offset: leo,
             last_fetched_epoch: self.log.last_fetched_epoch(),
+            latest_snapshot: self.log.latest_snapshot(),
             voters: self.cfg.voters.clone(),
             replicas,
             epoch_committed,

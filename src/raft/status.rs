@@ -103,6 +103,8 @@ pub struct RaftStatus {
     pub log_end_offset: Offset,
     /// Epoch of the last batch.
     pub last_fetched_epoch: Epoch,
+    /// The latest snapshot in the log (created here or installed from the leader).
+    pub latest_snapshot: Option<crate::raft::SnapshotId>,
     /// The voter set.
     pub voters: Vec<NodeId>,
     /// On the leader: every voter and known observer (the leader itself included).

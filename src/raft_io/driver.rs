@@ -210,6 +210,34 @@ impl RaftHandle {
         rx.await.map_err(|_| AppendError::Stopped)?
     }
 
+    /// Like [`RaftHandle::append`], but returns once the request is queued: appends queued by
+    /// one caller are appended in the order queued, and the receiver yields the offsets.
+    pub async fn append_queued(
+        &self,
+        epoch: Epoch,
+        records: Vec<Bytes>,
+    ) -> Result<oneshot::Receiver<Result<(Offset, Offset), AppendError>>, AppendError> {
+        let (reply, rx) = oneshot::channel();
+        self.events
+            .send(Event::Append {
+                epoch,
+                records,
+                reply,
+            })
+            .await
+            .map_err(|_| AppendError::Stopped)?;
+        Ok(rx)
+    }
+
+    /// Asks the leader of `epoch` to resign (the active controller found its log position
+    /// inconsistent with the state it holds).
+    pub async fn resign(&self, epoch: Epoch) -> bool {
+        self.events
+            .send(Event::Core(Input::Resign { epoch }))
+            .await
+            .is_ok()
+    }
+
     /// Hands the core a snapshot of the state machine at `id` (committed, batch-aligned); the
     /// outcome appears as `SnapshotCreated`/`SnapshotRejected` in the driver's log.
     pub async fn create_snapshot(&self, id: crate::raft::SnapshotId, data: Bytes) -> bool {

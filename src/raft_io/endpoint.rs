@@ -31,6 +31,14 @@ pub fn controller_apis() -> ApiTable {
     ])
 }
 
+/// The controller listener's table once the quorum controller runs: the KRaft APIs plus the
+/// controller's own.
+pub fn quorum_controller_apis() -> ApiTable {
+    let mut apis = controller_apis().apis().to_vec();
+    apis.extend_from_slice(crate::controller::endpoint::CONTROLLER_API_RANGES);
+    ApiTable::new(apis)
+}
+
 /// A voter's controller endpoint, for leader hints and DescribeCluster.
 #[derive(Debug, Clone)]
 pub struct ControllerNode {

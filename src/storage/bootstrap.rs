@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use indexmap::IndexMap;
 use kafka_protocol::messages::{SnapshotFooterRecord, SnapshotHeaderRecord};
 use kafka_protocol::protocol::Encodable;
@@ -14,6 +14,7 @@ use kafka_protocol::records::{
 
 use super::error::StorageError;
 use super::meta_properties::write_atomically;
+use crate::metadata::records::{self, ApiMessageAndVersion, FeatureLevelRecord, MetadataRecord};
 
 pub const BOOTSTRAP_CHECKPOINT: &str = "bootstrap.checkpoint";
 
@@ -22,8 +23,6 @@ pub const BOOTSTRAP_CHECKPOINT: &str = "bootstrap.checkpoint";
 pub const BOOTSTRAP_METADATA_VERSION: i16 = 21;
 pub const BOOTSTRAP_METADATA_VERSION_NAME: &str = "3.9-IV0";
 
-/// Metadata record api key of `FeatureLevelRecord`.
-const FEATURE_LEVEL_RECORD: u32 = 12;
 /// Control record types (Kafka's `ControlRecordType`).
 const SNAPSHOT_HEADER: i16 = 3;
 const SNAPSHOT_FOOTER: i16 = 4;
@@ -32,56 +31,23 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(BOOTSTRAP_CHECKPOINT)
 }
 
-fn put_unsigned_varint(buf: &mut BytesMut, mut v: u32) {
-    while v >= 0x80 {
-        buf.put_u8((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.put_u8(v as u8);
-}
-
-fn get_unsigned_varint(buf: &mut Bytes) -> Option<u32> {
-    let mut v = 0u32;
-    for shift in (0..35).step_by(7) {
-        if !buf.has_remaining() {
-            return None;
-        }
-        let b = buf.get_u8();
-        v |= u32::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
 /// Encodes a `FeatureLevelRecord` v0 in the metadata record envelope (frame version 1).
 pub fn encode_feature_level(name: &str, level: i16) -> Bytes {
-    let mut b = BytesMut::new();
-    put_unsigned_varint(&mut b, 1); // frame version
-    put_unsigned_varint(&mut b, FEATURE_LEVEL_RECORD);
-    put_unsigned_varint(&mut b, 0); // record version
-    put_unsigned_varint(&mut b, name.len() as u32 + 1); // compact string
-    b.put_slice(name.as_bytes());
-    b.put_i16(level);
-    put_unsigned_varint(&mut b, 0); // no tagged fields
-    b.freeze()
+    let record = FeatureLevelRecord {
+        name: name.to_string(),
+        feature_level: level,
+        ..Default::default()
+    };
+    records::encode(&ApiMessageAndVersion::new(record.into(), 0))
+        .expect("feature names are short constants")
 }
 
 /// Decodes a `FeatureLevelRecord` from an envelope; `None` for any other record.
-pub fn decode_feature_level(mut value: Bytes) -> Option<(String, i16)> {
-    if get_unsigned_varint(&mut value)? != 1
-        || get_unsigned_varint(&mut value)? != FEATURE_LEVEL_RECORD
-    {
-        return None;
+pub fn decode_feature_level(value: Bytes) -> Option<(String, i16)> {
+    match records::decode(&value).ok()?.record {
+        MetadataRecord::FeatureLevel(r) => Some((r.name, r.feature_level)),
+        _ => None,
     }
-    let _version = get_unsigned_varint(&mut value)?;
-    let len = get_unsigned_varint(&mut value)?.checked_sub(1)? as usize;
-    if value.remaining() < len + 2 {
-        return None;
-    }
-    let name = String::from_utf8(value.split_to(len).to_vec()).ok()?;
-    Some((name, value.get_i16()))
 }
 
 fn record(offset: i64, control: bool, key: Option<Bytes>, value: Bytes) -> Record {

@@ -31,6 +31,17 @@ fn encode(bytes: [u8; 16]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The Kafka string form of a UUID (22 characters, URL-safe base64 without padding).
+pub fn uuid_to_string(id: &uuid::Uuid) -> String {
+    encode(*id.as_bytes())
+}
+
+/// Parses the Kafka string form of a UUID (lenient like Java's decoder).
+pub fn uuid_from_string(id: &str) -> Option<uuid::Uuid> {
+    let bytes: [u8; 16] = LENIENT.decode(id).ok()?.try_into().ok()?;
+    Some(uuid::Uuid::from_bytes(bytes))
+}
+
 /// Checks that `id` is a valid Kafka UUID string: 22 URL-safe base64 characters decoding to
 /// 16 bytes, not one of the reserved values (all zero, or `(0, 1)`), not starting with `-`.
 pub fn validate(id: &str) -> Result<(), StorageError> {

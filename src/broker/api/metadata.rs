@@ -1,0 +1,118 @@
+//! Metadata (API 3): live brokers on the request's listener, the cluster id, a controller id
+//! (as Kafka in KRaft mode reports to clients: a live broker, since clients cannot reach the
+//! controllers), and topics with their partitions' leader, replicas, ISR and offline replicas.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::BrokerContext;
+use crate::metadata::image::MetadataImage;
+use crate::metadata::topics_image::TopicImage;
+
+/// Kafka's "authorized operations not requested" marker.
+const OPERATIONS_OMITTED: i32 = i32::MIN;
+
+fn brokers(image: &MetadataImage, listener: &str) -> Vec<MetadataResponseBroker> {
+    image
+        .cluster
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .filter_map(|b| {
+            let e = super::endpoint(b, listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(StrBytes::from_string(e.host.clone()))
+                    .with_port(i32::from(e.port))
+                    .with_rack(b.rack.clone().map(StrBytes::from_string)),
+            )
+        })
+        .collect()
+}
+
+fn topic(image: &MetadataImage, t: &TopicImage) -> MetadataResponseTopic {
+    let live = |b: &i32| image.cluster.brokers.get(b).is_some_and(|r| !r.fenced);
+    let partitions = t
+        .partitions
+        .iter()
+        .map(|(id, p)| {
+            let error = if p.has_leader() {
+                0
+            } else {
+                ResponseError::LeaderNotAvailable.code()
+            };
+            MetadataResponsePartition::default()
+                .with_error_code(error)
+                .with_partition_index(*id)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(p.replicas.iter().map(|b| BrokerId(*b)).collect())
+                .with_isr_nodes(p.isr.iter().map(|b| BrokerId(*b)).collect())
+                .with_offline_replicas(
+                    p.replicas
+                        .iter()
+                        .filter(|b| !live(b))
+                        .map(|b| BrokerId(*b))
+                        .collect(),
+                )
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
+        .with_topic_id(t.id)
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(OPERATIONS_OMITTED)
+}
+
+fn unknown(name: Option<TopicName>, id: uuid::Uuid) -> MetadataResponseTopic {
+    let error = if name.is_none() && !id.is_nil() {
+        ResponseError::UnknownTopicId
+    } else {
+        ResponseError::UnknownTopicOrPartition
+    };
+    MetadataResponseTopic::default()
+        .with_error_code(error.code())
+        .with_name(name)
+        .with_topic_id(id)
+        .with_topic_authorized_operations(OPERATIONS_OMITTED)
+}
+
+/// Answers from the current image.
+pub fn handle(ctx: &BrokerContext, r: &MetadataRequest) -> MetadataResponse {
+    let image = ctx.cache.image();
+    let brokers = brokers(&image, &ctx.listener);
+    let controller_id = brokers.first().map_or(-1, |b| b.node_id.0);
+    let topics = match &r.topics {
+        None => image
+            .topics
+            .by_name
+            .values()
+            .filter_map(|id| image.topics.get(id))
+            .map(|t| topic(&image, t))
+            .collect(),
+        Some(list) => list
+            .iter()
+            .map(|req| {
+                let found = match &req.name {
+                    Some(n) => image.topics.get_by_name(n.0.as_str()),
+                    None => image.topics.get(&req.topic_id),
+                };
+                match found {
+                    Some(t) => topic(&image, t),
+                    None => unknown(req.name.clone(), req.topic_id),
+                }
+            })
+            .collect(),
+    };
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_string(ctx.cluster_id.clone())))
+        .with_controller_id(BrokerId(controller_id))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(OPERATIONS_OMITTED)
+}

@@ -1,0 +1,47 @@
+//! The broker's view of the cluster: the latest published metadata image, read by the request
+//! handlers (Metadata, DescribeCluster, …) without locks.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::metadata::image::MetadataImage;
+use crate::metadata_io::listener::MetadataState;
+
+#[derive(Clone)]
+pub struct MetadataCache {
+    state: watch::Receiver<MetadataState>,
+}
+
+impl MetadataCache {
+    pub fn new(state: watch::Receiver<MetadataState>) -> Self {
+        MetadataCache { state }
+    }
+
+    /// The current image (cheap: an `Arc`).
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.state.borrow().image.clone()
+    }
+
+    /// Whether an image was published yet.
+    pub fn is_ready(&self) -> bool {
+        self.state.borrow().ready
+    }
+
+    /// The last offset contained in the image (-1 before any).
+    pub fn last_offset(&self) -> i64 {
+        self.state.borrow().image.provenance.last_offset
+    }
+
+    /// Waits until the image contains `offset`.
+    pub async fn wait_for_offset(&self, offset: i64) {
+        let mut rx = self.state.clone();
+        let _ = rx
+            .wait_for(|s| s.ready && s.image.provenance.last_offset >= offset)
+            .await;
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<MetadataState> {
+        self.state.clone()
+    }
+}

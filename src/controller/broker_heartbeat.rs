@@ -1,0 +1,316 @@
+//! Broker liveness as the active controller sees it, and the broker lifecycle state machine
+//! driven by heartbeats (fenced → unfenced → controlled shutdown → shutdown now). Time is an
+//! input (milliseconds on the controller's monotonic clock), so every decision is replayable.
+//! This state is not in the metadata log: a new active controller starts every session afresh.
+
+use std::collections::BTreeMap;
+
+use crate::metadata::image::MetadataImage;
+
+/// Where a broker is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerLifecycleState {
+    Fenced,
+    Unfenced,
+    ControlledShutdown,
+    ShutdownNow,
+}
+
+/// The heartbeat fields the state machine reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatRequest {
+    pub want_fence: bool,
+    pub want_shut_down: bool,
+    pub current_metadata_offset: i64,
+}
+
+/// The heartbeat answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    pub is_caught_up: bool,
+    pub is_fenced: bool,
+    pub should_shut_down: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Session {
+    last_contact_ms: u64,
+    /// The metadata offset the broker last reported.
+    metadata_offset: i64,
+    /// Fenced in this controller's view (sessions of fenced brokers do not expire).
+    fenced: bool,
+    /// Offset of the last record written when it entered controlled shutdown.
+    controlled_shutdown_offset: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BrokerHeartbeatManager {
+    sessions: BTreeMap<i32, Session>,
+}
+
+impl BrokerHeartbeatManager {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new active controller gives every registered broker a fresh session.
+    pub fn reset(&mut self, image: &MetadataImage, now_ms: u64) {
+        self.sessions = image
+            .cluster
+            .brokers
+            .values()
+            .map(|b| {
+                (
+                    b.id,
+                    Session {
+                        last_contact_ms: now_ms,
+                        metadata_offset: -1,
+                        fenced: b.fenced,
+                        controlled_shutdown_offset: None,
+                    },
+                )
+            })
+            .collect();
+    }
+
+    /// Whether `broker` heartbeated within `timeout_ms`.
+    pub fn is_session_alive(&self, broker: i32, now_ms: u64, timeout_ms: u64) -> bool {
+        self.sessions
+            .get(&broker)
+            .is_some_and(|s| now_ms.saturating_sub(s.last_contact_ms) < timeout_ms)
+    }
+
+    /// A (new incarnation of a) broker registered; it starts fenced.
+    pub fn register(&mut self, broker: i32, _registration_offset: i64, now_ms: u64) {
+        self.sessions.insert(
+            broker,
+            Session {
+                last_contact_ms: now_ms,
+                metadata_offset: -1,
+                fenced: true,
+                controlled_shutdown_offset: None,
+            },
+        );
+    }
+
+    pub fn remove(&mut self, broker: i32) {
+        self.sessions.remove(&broker);
+    }
+
+    /// A heartbeat arrived.
+    pub fn touch(&mut self, broker: i32, now_ms: u64, metadata_offset: i64) {
+        let s = self.sessions.entry(broker).or_insert(Session {
+            last_contact_ms: now_ms,
+            metadata_offset,
+            fenced: true,
+            controlled_shutdown_offset: None,
+        });
+        s.last_contact_ms = now_ms;
+        s.metadata_offset = s.metadata_offset.max(metadata_offset);
+    }
+
+    /// The lowest metadata offset reported by `brokers` (i64::MAX when none): every one of
+    /// them has seen the log up to it.
+    pub fn lowest_active_offset(&self, brokers: impl Iterator<Item = i32>) -> i64 {
+        brokers
+            .map(|b| self.sessions.get(&b).map_or(-1, |s| s.metadata_offset))
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+
+    pub fn set_controlled_shutdown_offset(&mut self, broker: i32, offset: i64) {
+        if let Some(s) = self.sessions.get_mut(&broker) {
+            s.controlled_shutdown_offset = Some(offset);
+        }
+    }
+
+    /// The broker was fenced (its session expired or it asked to be).
+    pub fn mark_fenced(&mut self, broker: i32) {
+        if let Some(s) = self.sessions.get_mut(&broker) {
+            s.fenced = true;
+        }
+    }
+
+    /// Decides the next state from a heartbeat:
+    /// - fenced: shut down now if it wants to; unfenced once it stops asking to be fenced and
+    ///   has caught up to its registration record;
+    /// - unfenced: fenced if it asks; on a shutdown request, controlled shutdown while it
+    ///   still leads partitions, else shut down now;
+    /// - controlled shutdown: shut down now once it leads nothing and every active broker has
+    ///   seen the records that moved its leaderships.
+    pub fn next_state(
+        &mut self,
+        broker: i32,
+        current: BrokerLifecycleState,
+        req: &HeartbeatRequest,
+        registration_offset: i64,
+        leads_partitions: bool,
+        lowest_active_offset: i64,
+    ) -> (BrokerLifecycleState, HeartbeatReply) {
+        use BrokerLifecycleState as S;
+        let caught_up = req.current_metadata_offset >= registration_offset;
+        let next = match current {
+            S::Fenced => {
+                if req.want_shut_down {
+                    S::ShutdownNow
+                } else if !req.want_fence && caught_up {
+                    S::Unfenced
+                } else {
+                    S::Fenced
+                }
+            }
+            S::Unfenced => {
+                if req.want_fence {
+                    if req.want_shut_down {
+                        S::ShutdownNow
+                    } else {
+                        S::Fenced
+                    }
+                } else if req.want_shut_down {
+                    if leads_partitions {
+                        S::ControlledShutdown
+                    } else {
+                        S::ShutdownNow
+                    }
+                } else {
+                    S::Unfenced
+                }
+            }
+            S::ControlledShutdown => {
+                let moved_offset = self
+                    .sessions
+                    .get(&broker)
+                    .and_then(|s| s.controlled_shutdown_offset)
+                    .unwrap_or(-1);
+                if leads_partitions || moved_offset > lowest_active_offset {
+                    S::ControlledShutdown
+                } else {
+                    S::ShutdownNow
+                }
+            }
+            S::ShutdownNow => S::ShutdownNow,
+        };
+        if let Some(s) = self.sessions.get_mut(&broker) {
+            s.fenced = matches!(next, S::Fenced | S::ShutdownNow);
+        }
+        (
+            next,
+            HeartbeatReply {
+                is_caught_up: caught_up,
+                is_fenced: matches!(next, S::Fenced | S::ShutdownNow),
+                should_shut_down: next == S::ShutdownNow,
+            },
+        )
+    }
+
+    /// One unfenced broker (of `unfenced`) whose session expired, least recently seen first.
+    pub fn next_stale_broker(&self, now_ms: u64, timeout_ms: u64, unfenced: &[i32]) -> Option<i32> {
+        unfenced
+            .iter()
+            .filter_map(|b| {
+                self.sessions
+                    .get(b)
+                    .map(|s| (s.last_contact_ms, *b, s.fenced))
+            })
+            .filter(|(last, _, fenced)| !fenced && now_ms.saturating_sub(*last) >= timeout_ms)
+            .min()
+            .map(|(_, b, _)| b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BrokerLifecycleState as S;
+    use super::*;
+
+    fn hb(want_fence: bool, want_shut_down: bool, offset: i64) -> HeartbeatRequest {
+        HeartbeatRequest {
+            want_fence,
+            want_shut_down,
+            current_metadata_offset: offset,
+        }
+    }
+
+    fn manager_with(broker: i32) -> BrokerHeartbeatManager {
+        let mut m = BrokerHeartbeatManager::new();
+        m.register(broker, 10, 0);
+        m
+    }
+
+    #[test]
+    fn fenced_transitions() {
+        let mut m = manager_with(1);
+        let cases = [
+            (hb(false, false, 9), S::Fenced, false),
+            (hb(true, false, 50), S::Fenced, true),
+            (hb(false, false, 10), S::Unfenced, true),
+            (hb(false, true, 0), S::ShutdownNow, false),
+        ];
+        for (req, want, caught_up) in cases {
+            let (next, reply) = m.next_state(1, S::Fenced, &req, 10, false, i64::MAX);
+            assert_eq!(next, want, "{req:?}");
+            assert_eq!(reply.is_caught_up, caught_up, "{req:?}");
+            assert_eq!(reply.is_fenced, want != S::Unfenced);
+            assert_eq!(reply.should_shut_down, want == S::ShutdownNow);
+        }
+    }
+
+    #[test]
+    fn unfenced_transitions() {
+        let mut m = manager_with(1);
+        let cases = [
+            (hb(false, false, 20), false, S::Unfenced),
+            (hb(true, false, 20), true, S::Fenced),
+            (hb(true, true, 20), true, S::ShutdownNow),
+            (hb(false, true, 20), true, S::ControlledShutdown),
+            (hb(false, true, 20), false, S::ShutdownNow),
+        ];
+        for (req, leads, want) in cases {
+            let (next, _) = m.next_state(1, S::Unfenced, &req, 10, leads, i64::MAX);
+            assert_eq!(next, want, "{req:?} leads={leads}");
+        }
+    }
+
+    #[test]
+    fn controlled_shutdown_waits_for_leaderships_and_for_active_brokers_to_catch_up() {
+        let mut m = manager_with(1);
+        m.set_controlled_shutdown_offset(1, 40);
+        let req = hb(false, true, 40);
+        assert_eq!(
+            m.next_state(1, S::ControlledShutdown, &req, 10, true, 100)
+                .0,
+            S::ControlledShutdown,
+            "still leads"
+        );
+        assert_eq!(
+            m.next_state(1, S::ControlledShutdown, &req, 10, false, 39)
+                .0,
+            S::ControlledShutdown,
+            "a broker has not seen the moves"
+        );
+        let (next, reply) = m.next_state(1, S::ControlledShutdown, &req, 10, false, 40);
+        assert_eq!(next, S::ShutdownNow);
+        assert!(reply.should_shut_down);
+    }
+
+    #[test]
+    fn session_expiry_picks_the_least_recently_seen_unfenced_broker() {
+        let mut m = BrokerHeartbeatManager::new();
+        for b in [1, 2, 3] {
+            m.register(b, 0, 0);
+        }
+        for b in [1, 2, 3] {
+            m.next_state(b, S::Fenced, &hb(false, false, 5), 0, false, i64::MAX);
+        }
+        m.touch(1, 1000, 5);
+        m.touch(2, 500, 5);
+        m.touch(3, 2000, 5);
+        assert_eq!(m.next_stale_broker(9000, 9000, &[1, 2, 3]), None);
+        assert_eq!(m.next_stale_broker(9500, 9000, &[1, 2, 3]), Some(2));
+        m.mark_fenced(2);
+        assert_eq!(m.next_stale_broker(10_500, 9000, &[1, 2, 3]), Some(1));
+        assert!(m.is_session_alive(3, 10_500, 9000));
+        assert_eq!(m.lowest_active_offset([1, 3].into_iter()), 5);
+        assert_eq!(m.lowest_active_offset(std::iter::empty()), i64::MAX);
+    }
+}

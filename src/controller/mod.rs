@@ -1,0 +1,19 @@
+//! The quorum controller: the active controller's request handling as pure functions of the
+//! metadata image, and the task that appends their records through raft.
+
+pub mod activation;
+pub mod alter_partition;
+pub mod broker_heartbeat;
+pub mod cluster_control;
+pub mod config_control;
+pub mod endpoint;
+pub mod partition_change;
+pub mod placement;
+pub mod producer_id_control;
+pub mod quorum_controller;
+pub mod replication_control;
+pub mod request;
+pub mod topic_validation;
+
+#[cfg(test)]
+mod tests;

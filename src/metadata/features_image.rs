@@ -1,0 +1,48 @@
+//! Finalized feature levels, `metadata.version` among them (FeatureLevelRecord).
+
+use std::collections::BTreeMap;
+
+use crate::metadata::records::{ApiMessageAndVersion, FeatureLevelRecord, MetadataRecord};
+
+/// The name of the metadata version feature.
+pub const METADATA_VERSION: &str = "metadata.version";
+
+/// Finalized features. A level of 0 removes a feature, so no stored level is 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeaturesImage {
+    pub finalized: BTreeMap<String, i16>,
+}
+
+impl FeaturesImage {
+    /// The finalized `metadata.version` level, if any was written.
+    pub fn metadata_version(&self) -> Option<i16> {
+        self.finalized.get(METADATA_VERSION).copied()
+    }
+
+    pub fn replay(&mut self, r: &FeatureLevelRecord) {
+        if r.feature_level == 0 {
+            self.finalized.remove(&r.name);
+        } else {
+            self.finalized.insert(r.name.clone(), r.feature_level);
+        }
+    }
+
+    /// The records that rebuild this part from nothing (`metadata.version` first, as Kafka
+    /// requires it before any record whose version depends on it).
+    pub fn records(&self, out: &mut Vec<ApiMessageAndVersion>) {
+        let mv = self.finalized.get_key_value(METADATA_VERSION);
+        for (name, level) in mv.into_iter().chain(
+            self.finalized
+                .iter()
+                .filter(|(n, _)| *n != METADATA_VERSION),
+        ) {
+            out.push(ApiMessageAndVersion::latest(MetadataRecord::FeatureLevel(
+                FeatureLevelRecord {
+                    name: name.clone(),
+                    feature_level: *level,
+                    ..Default::default()
+                },
+            )));
+        }
+    }
+}

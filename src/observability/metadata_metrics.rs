@@ -1,0 +1,193 @@
+//! Metrics of the metadata image (every node), the quorum controller (controllers) and the
+//! broker's metadata cache (brokers). Registered through the same builder as every other
+//! metric, so they appear in the catalogue and `docs/metrics.md`.
+
+use prometheus::{Gauge, Histogram, IntCounter, IntGauge, IntGaugeVec};
+
+use super::metrics::{Builder, LATENCY_BUCKETS, QUORUM_BUCKETS};
+
+/// The metadata loader and snapshots of this node (`kafka.server:type=broker-metadata-metrics`,
+/// `MetadataLoader`, `SnapshotEmitter` in Kafka).
+#[derive(Clone)]
+pub struct MetadataMetrics {
+    pub last_applied_offset: IntGauge,
+    pub last_applied_record_lag_seconds: Gauge,
+    pub apply_errors: IntCounter,
+    pub load_errors: IntCounter,
+    pub snapshot_age_seconds: Gauge,
+    pub snapshot_bytes: IntGauge,
+    pub snapshots_generated: IntCounter,
+    pub snapshots_loaded: IntCounter,
+    pub version_info: IntGaugeVec,
+}
+
+impl MetadataMetrics {
+    pub(super) fn register(b: &mut Builder) -> MetadataMetrics {
+        let m = MetadataMetrics {
+            last_applied_offset: b.int_gauge(
+                "kafka_metadata_last_applied_offset",
+                "Offset of the last metadata log record applied to this node's published image (JMX: kafka.server:type=broker-metadata-metrics,name=last-applied-record-offset).",
+            ),
+            last_applied_record_lag_seconds: b.float_gauge(
+                "kafka_metadata_last_applied_record_lag_seconds",
+                "Seconds since this node's image last reached the metadata log's high watermark; 0 while caught up (JMX: kafka.server:type=broker-metadata-metrics,name=last-applied-record-lag-ms).",
+            ),
+            apply_errors: b.counter(
+                "kafka_metadata_apply_errors_total",
+                "Committed metadata records that could not be applied to the image (JMX: kafka.server:type=broker-metadata-metrics,name=metadata-apply-error-count).",
+            ),
+            load_errors: b.counter(
+                "kafka_metadata_load_errors_total",
+                "Committed metadata records or snapshots that could not be decoded (JMX: kafka.server:type=broker-metadata-metrics,name=metadata-load-error-count).",
+            ),
+            snapshot_age_seconds: b.float_gauge(
+                "kafka_metadata_snapshot_age_seconds",
+                "Seconds since this node last wrote or loaded a metadata snapshot (JMX: kafka.server:type=SnapshotEmitter,name=LatestSnapshotGeneratedAgeMs).",
+            ),
+            snapshot_bytes: b.int_gauge(
+                "kafka_metadata_snapshot_bytes",
+                "Size of the latest metadata snapshot this node wrote (JMX: kafka.server:type=SnapshotEmitter,name=LatestSnapshotGeneratedBytes).",
+            ),
+            snapshots_generated: b.counter(
+                "kafka_metadata_snapshots_generated_total",
+                "Metadata snapshots this node wrote from its image.",
+            ),
+            snapshots_loaded: b.counter(
+                "kafka_metadata_snapshots_loaded_total",
+                "Metadata snapshots this node loaded its image from, at startup or from the leader (JMX: kafka.server:type=MetadataLoader,name=HandleLoadSnapshotCount).",
+            ),
+            version_info: b.gauge_vec(
+                "kafka_metadata_version_info",
+                "The finalized metadata.version feature level; the value is always 1 (JMX: kafka.server:type=MetadataLoader,name=CurrentMetadataVersion).",
+                &["metadata_version"],
+            ),
+        };
+        m.last_applied_offset.set(-1);
+        m
+    }
+}
+
+/// Every value of `kafka_controller_brokers{state}`.
+pub const BROKER_STATES: &[&str] = &["active", "fenced", "controlled_shutdown"];
+
+/// The quorum controller (`kafka.controller:type=KafkaController` and friends).
+#[derive(Clone)]
+pub struct ControllerMetrics {
+    pub metadata_lag: IntGauge,
+    pub metadata_snapshot_offset_lag: IntGauge,
+    pub metadata_commit_latency: Histogram,
+    pub metadata_committed_records: IntCounter,
+    pub active_controllers: IntGauge,
+    pub new_active_controllers: IntCounter,
+    pub event_queue_wait: Histogram,
+    pub event_processing: Histogram,
+    pub brokers: IntGaugeVec,
+    pub broker_heartbeat_timeouts: IntCounter,
+    pub offline_partitions: IntGauge,
+    pub preferred_replica_imbalance: IntGauge,
+    pub topics: IntGauge,
+    pub partitions: IntGauge,
+    pub unclean_leader_elections: IntCounter,
+    pub metadata_errors: IntCounter,
+}
+
+impl ControllerMetrics {
+    pub(super) fn register(b: &mut Builder) -> ControllerMetrics {
+        let m = ControllerMetrics {
+            metadata_lag: b.int_gauge(
+                "kafka_controller_metadata_lag",
+                "Offsets between the metadata log's high watermark and the last record this controller replayed (KIP-631 MetadataLag).",
+            ),
+            metadata_snapshot_offset_lag: b.int_gauge(
+                "kafka_controller_metadata_snapshot_offset_lag",
+                "Offsets between the metadata log's high watermark and this controller's latest snapshot (KIP-631 MetadataSnapshotOffsetLag).",
+            ),
+            metadata_commit_latency: b.histogram(
+                "kafka_controller_metadata_commit_latency_seconds",
+                "Latency of committing a record to the metadata log, from the active controller's append to commit (JMX: kafka.controller:type=KafkaController,name=MetadataCommitLatencyMs).",
+                QUORUM_BUCKETS,
+            ),
+            metadata_committed_records: b.counter(
+                "kafka_controller_metadata_committed_records_total",
+                "Metadata records this controller saw committed (JMX: kafka.controller:type=KafkaController,name=MetadataCommitRatePerSec).",
+            ),
+            active_controllers: b.int_gauge(
+                "kafka_controller_active_controllers",
+                "1 on the active controller, 0 on the others (JMX: kafka.controller:type=KafkaController,name=ActiveControllerCount).",
+            ),
+            new_active_controllers: b.counter(
+                "kafka_controller_new_active_controllers_total",
+                "Times this node saw a new active controller (JMX: kafka.controller:type=KafkaController,name=NewActiveControllersCount).",
+            ),
+            event_queue_wait: b.histogram(
+                "kafka_controller_event_queue_wait_seconds",
+                "Time controller requests wait in the controller's queue (JMX: kafka.controller:type=ControllerEventManager,name=EventQueueTimeMs).",
+                LATENCY_BUCKETS,
+            ),
+            event_processing: b.histogram(
+                "kafka_controller_event_processing_seconds",
+                "Time the controller spends processing one request or timer event (JMX: kafka.controller:type=ControllerEventManager,name=EventQueueProcessingTimeMs).",
+                LATENCY_BUCKETS,
+            ),
+            brokers: b.gauge_vec(
+                "kafka_controller_brokers",
+                "Registered brokers by state: active, fenced, controlled_shutdown (JMX: kafka.controller:type=KafkaController,name=ActiveBrokerCount and FencedBrokerCount).",
+                &["state"],
+            ),
+            broker_heartbeat_timeouts: b.counter(
+                "kafka_controller_broker_heartbeat_timeouts_total",
+                "Brokers fenced by the active controller because their session timed out (JMX: kafka.controller:type=KafkaController,name=TimedOutBrokerHeartbeatCount).",
+            ),
+            offline_partitions: b.int_gauge(
+                "kafka_controller_offline_partitions",
+                "Partitions without a leader (JMX: kafka.controller:type=KafkaController,name=OfflinePartitionsCount).",
+            ),
+            preferred_replica_imbalance: b.int_gauge(
+                "kafka_controller_preferred_replica_imbalance",
+                "Partitions whose leader is not their preferred (first) replica (JMX: kafka.controller:type=KafkaController,name=PreferredReplicaImbalanceCount).",
+            ),
+            topics: b.int_gauge(
+                "kafka_controller_topics",
+                "Topics in the cluster (JMX: kafka.controller:type=KafkaController,name=GlobalTopicCount).",
+            ),
+            partitions: b.int_gauge(
+                "kafka_controller_partitions",
+                "Partitions in the cluster (JMX: kafka.controller:type=KafkaController,name=GlobalPartitionCount).",
+            ),
+            unclean_leader_elections: b.counter(
+                "kafka_controller_unclean_leader_elections_total",
+                "Leaders elected from outside the ISR because the topic allows unclean election (JMX: kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec).",
+            ),
+            metadata_errors: b.counter(
+                "kafka_controller_metadata_errors_total",
+                "Metadata records this controller failed to load or apply (JMX: kafka.controller:type=KafkaController,name=MetadataErrorCount).",
+            ),
+        };
+        for s in BROKER_STATES {
+            m.brokers.with_label_values(&[s]).set(0);
+        }
+        m
+    }
+}
+
+/// The broker's metadata cache.
+#[derive(Clone)]
+pub struct BrokerMetadataMetrics {
+    pub metadata_lag: IntGauge,
+    pub metadata_snapshot_offset_lag: IntGauge,
+}
+
+impl BrokerMetadataMetrics {
+    pub(super) fn register(b: &mut Builder) -> BrokerMetadataMetrics {
+        BrokerMetadataMetrics {
+            metadata_lag: b.int_gauge(
+                "kafka_broker_metadata_lag",
+                "Offsets between the metadata log's high watermark and the last record in this broker's metadata cache (KIP-631 MetadataLag).",
+            ),
+            metadata_snapshot_offset_lag: b.int_gauge(
+                "kafka_broker_metadata_snapshot_offset_lag",
+                "Offsets between the metadata log's high watermark and this broker's latest metadata snapshot (KIP-631 MetadataSnapshotOffsetLag).",
+            ),
+        }
+    }
+}

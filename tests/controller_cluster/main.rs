@@ -1,0 +1,482 @@
+//! Three controllers and three brokers as real processes on loopback: brokers register and
+//! become ready, topics created through a broker (forwarded to the active controller) show the
+//! same leaders and ISR on every broker, `kill -9` of a broker fences it within the session
+//! timeout and moves its leaderships, SIGTERM of a broker performs a controlled shutdown,
+//! killing the active controller moves control without losing committed metadata, and a
+//! controller restarted after snapshots loads its snapshot.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kraftd::network::client::KafkaConnection;
+
+const START: Duration = Duration::from_secs(30);
+/// `broker.session.timeout.ms` in these tests.
+const SESSION_TIMEOUT_MS: u64 = 3000;
+
+struct Node {
+    id: i32,
+    /// The controller or broker listener port.
+    port: u16,
+    http: u16,
+    config: PathBuf,
+    dir: PathBuf,
+    process: Option<Kraftd>,
+    starts: u32,
+    envs: Vec<(String, String)>,
+}
+
+impl Node {
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn http_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.http))
+    }
+
+    fn start(&mut self) {
+        self.starts += 1;
+        let log = self.dir.join(format!("kraftd-{}.log", self.starts));
+        let envs: Vec<(&str, &str)> = self
+            .envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut p = Kraftd::spawn(&["server", "-c", self.config.to_str().unwrap()], log, &envs);
+        p.wait_healthy(self.http_addr(), START);
+        self.process = Some(p);
+    }
+
+    fn stop(&mut self, signal: i32) -> Kraftd {
+        let mut p = self.process.take().expect("running");
+        p.signal(signal);
+        let status = p.wait_exit(Duration::from_secs(30));
+        if signal == libc::SIGTERM {
+            assert!(
+                status.success(),
+                "node {} exit {status:?}:\n{}",
+                self.id,
+                p.log_text()
+            );
+        }
+        p
+    }
+
+    fn log_text(&self) -> String {
+        (1..=self.starts)
+            .map(|i| {
+                std::fs::read_to_string(self.dir.join(format!("kraftd-{i}.log")))
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn ready(&self) -> bool {
+        matches!(http_get(self.http_addr(), "/readyz"), Ok((200, _)))
+    }
+
+    /// A metric's value on this node (first matching series).
+    fn metric(&self, name: &str) -> Option<f64> {
+        let (_, body) = http_get(self.http_addr(), "/metrics").ok()?;
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+struct Cluster {
+    controllers: Vec<Node>,
+    brokers: Vec<Node>,
+    _root: tempfile::TempDir,
+}
+
+fn cluster(extra: &str, broker_envs: &[(&str, &str)]) -> Cluster {
+    let root = tempfile::tempdir().unwrap();
+    let c_ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let voters: Vec<String> = c_ports
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("{}@127.0.0.1:{c}", i + 1))
+        .collect();
+    let voters = voters.join(",");
+    let (_, cluster_id, _) = run_kraftd(&["storage", "random-uuid"]);
+    let cluster_id = cluster_id.trim().to_string();
+    let make = |id: i32, roles: &str, port: u16, http: u16, envs: &[(&str, &str)]| {
+        let dir = root.path().join(format!("n{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = if roles == "controller" {
+            "CONTROLLER"
+        } else {
+            "PLAINTEXT"
+        };
+        let text = format!(
+            "process.roles={roles}\nnode.id={id}\ncontroller.quorum.voters={voters}\nlisteners={listener}://127.0.0.1:{port}\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\nkraftd.http.listener=127.0.0.1:{http}\nkraftd.shutdown.timeout.ms=15000\nbroker.session.timeout.ms={SESSION_TIMEOUT_MS}\nbroker.heartbeat.interval.ms=500\n{extra}",
+            dir.join("data").display()
+        );
+        let config = write_config(&dir, &text);
+        let (status, out, err) = run_kraftd(&[
+            "storage",
+            "format",
+            "-t",
+            &cluster_id,
+            "-c",
+            config.to_str().unwrap(),
+        ]);
+        assert!(status.success(), "{out}{err}");
+        Node {
+            id,
+            port,
+            http,
+            config,
+            dir,
+            process: None,
+            starts: 0,
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    };
+    let mut controllers: Vec<Node> = c_ports
+        .iter()
+        .enumerate()
+        .map(|(i, (c, h))| make(i as i32 + 1, "controller", *c, *h, &[]))
+        .collect();
+    let mut brokers: Vec<Node> = (0..3)
+        .map(|i| make(i + 4, "broker", free_port(), free_port(), broker_envs))
+        .collect();
+    for n in controllers.iter_mut().chain(brokers.iter_mut()) {
+        n.start();
+    }
+    let c = Cluster {
+        controllers,
+        brokers,
+        _root: root,
+    };
+    wait_for(
+        START,
+        "every broker ready (registered and unfenced)",
+        || c.brokers.iter().all(Node::ready).then_some(()),
+    );
+    c
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+async fn metadata(addr: &str) -> Option<MetadataResponse> {
+    let mut c = KafkaConnection::connect(addr, "test", Duration::from_secs(2))
+        .await
+        .ok()?;
+    c.send(
+        &MetadataRequest::default().with_topics(None),
+        12,
+        Duration::from_secs(5),
+    )
+    .await
+    .ok()
+}
+
+/// (partition → (leader, replicas, isr)) of `topic` as the broker at `addr` reports it.
+type Layout = BTreeMap<i32, (i32, Vec<i32>, Vec<i32>)>;
+
+fn layout(addr: &str, topic: &str) -> Option<Layout> {
+    let m = block_on(metadata(addr))?;
+    let t = m
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))?;
+    Some(
+        t.partitions
+            .iter()
+            .map(|p| {
+                (
+                    p.partition_index,
+                    (
+                        p.leader_id.0,
+                        p.replica_nodes.iter().map(|b| b.0).collect(),
+                        p.isr_nodes.iter().map(|b| b.0).collect(),
+                    ),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn create_topic(addr: &str, name: &str, partitions: i32, rf: i16) {
+    let resp = block_on(async {
+        let mut c = KafkaConnection::connect(addr, "test", Duration::from_secs(2))
+            .await
+            .unwrap();
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(rf),
+            ]);
+        c.send(&req, 7, Duration::from_secs(35)).await.unwrap()
+    });
+    let t = &resp.topics[0];
+    assert_eq!(
+        t.error_code, 0,
+        "CreateTopics {name}: {:?}",
+        t.error_message
+    );
+    assert_eq!(t.num_partitions, partitions);
+}
+
+/// Waits until every listed broker reports the same layout for `topic`, and returns it.
+fn agreed_layout(
+    brokers: &[&Node],
+    topic: &str,
+    timeout: Duration,
+    accept: impl Fn(&Layout) -> bool,
+) -> Layout {
+    wait_for(timeout, &format!("brokers to agree on {topic}"), || {
+        let layouts: Vec<Layout> = brokers
+            .iter()
+            .map(|b| layout(&b.addr(), topic))
+            .collect::<Option<_>>()?;
+        let first = layouts[0].clone();
+        (layouts.iter().all(|l| *l == first) && accept(&first)).then_some(first)
+    })
+}
+
+fn active_controller(c: &Cluster) -> usize {
+    wait_for(START, "an active controller", || {
+        c.controllers.iter().position(|n| {
+            n.process.is_some() && n.metric("kafka_controller_active_controllers") == Some(1.0)
+        })
+    })
+}
+
+#[test]
+fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_down() {
+    let mut c = cluster("", &[]);
+    let b0 = c.brokers[0].addr();
+    // Every node's exposition passes promtool's lint, role metrics included.
+    for n in c.controllers.iter().chain(c.brokers.iter()) {
+        let (_, body) = http_get(n.http_addr(), "/metrics").unwrap();
+        promtool_check_metrics(&body).unwrap_or_else(|e| panic!("node {}: {e}", n.id));
+        let want: &[&str] = if n.id <= 3 {
+            &[
+                "kafka_controller_metadata_lag",
+                "kafka_controller_metadata_commit_latency_seconds_bucket",
+                "kafka_controller_metadata_committed_records_total",
+                "kafka_controller_metadata_snapshot_offset_lag",
+            ]
+        } else {
+            &[
+                "kafka_broker_metadata_lag",
+                "kafka_broker_metadata_snapshot_offset_lag",
+            ]
+        };
+        for m in want.iter().chain(&[
+            "kafka_metadata_last_applied_offset",
+            "kafka_metadata_version_info",
+        ]) {
+            assert!(body.contains(m), "node {} lacks {m}", n.id);
+        }
+    }
+    create_topic(&b0, "orders", 6, 3);
+    let all: Vec<&Node> = c.brokers.iter().collect();
+    let before = agreed_layout(&all, "orders", START, |l| l.len() == 6);
+    for (p, (leader, replicas, isr)) in &before {
+        assert_eq!(replicas.len(), 3, "partition {p}");
+        assert_eq!(
+            isr, replicas,
+            "partition {p}: a new partition's ISR is its live replicas"
+        );
+        assert!(replicas.contains(leader));
+    }
+    let leaders: std::collections::BTreeSet<i32> = before.values().map(|(l, _, _)| *l).collect();
+    assert!(leaders.len() > 1, "leaders spread over brokers: {before:?}");
+
+    // kill -9 of a broker that leads partitions: fenced within the session timeout, its
+    // leaderships move, it leaves every ISR.
+    let victim_idx = c
+        .brokers
+        .iter()
+        .position(|b| before.values().any(|(l, _, _)| *l == b.id))
+        .unwrap();
+    let victim = c.brokers[victim_idx].id;
+    let killed_at = Instant::now();
+    c.brokers[victim_idx].stop(libc::SIGKILL);
+    let survivors: Vec<&Node> = c.brokers.iter().filter(|b| b.id != victim).collect();
+    let after = agreed_layout(
+        &survivors,
+        "orders",
+        Duration::from_millis(SESSION_TIMEOUT_MS) + START,
+        |l| {
+            l.values()
+                .all(|(leader, _, isr)| *leader != victim && !isr.contains(&victim))
+        },
+    );
+    let fenced_after = killed_at.elapsed();
+    println!("kill -9 of broker {victim}: fenced and leaderships moved after {fenced_after:?}");
+    assert!(
+        fenced_after < Duration::from_millis(SESSION_TIMEOUT_MS) + Duration::from_secs(5),
+        "fencing took {fenced_after:?}"
+    );
+    for (p, (leader, _, isr)) in &after {
+        assert!(isr.contains(leader), "partition {p}: leader in ISR");
+    }
+    let active = active_controller(&c);
+    assert!(
+        c.controllers[active]
+            .metric("kafka_controller_broker_heartbeat_timeouts_total")
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+
+    // The broker comes back and is unfenced again.
+    c.brokers[victim_idx].start();
+    wait_for(START, "the restarted broker ready", || {
+        c.brokers[victim_idx].ready().then_some(())
+    });
+
+    // SIGTERM: controlled shutdown moves leaderships away before the process exits.
+    let leaders_now = layout(&c.brokers[0].addr(), "orders").unwrap();
+    let leading: Vec<usize> = (0..3)
+        .filter(|i| leaders_now.values().any(|(l, _, _)| *l == c.brokers[*i].id))
+        .collect();
+    let idx = leading[0];
+    let leaving = c.brokers[idx].id;
+    let stopped = Instant::now();
+    let p = c.brokers[idx].stop(libc::SIGTERM);
+    let shutdown_took = stopped.elapsed();
+    let log = p.log_text();
+    assert!(
+        log.contains("controlled shutdown completed=true"),
+        "controlled shutdown in the log:\n{log}"
+    );
+    let others: Vec<&Node> = c.brokers.iter().filter(|b| b.id != leaving).collect();
+    let moved = layout(&others[0].addr(), "orders").unwrap();
+    assert!(
+        moved.values().all(|(l, _, _)| *l != leaving),
+        "leaderships moved before exit: {moved:?}"
+    );
+    println!("SIGTERM of broker {leaving}: controlled shutdown and exit in {shutdown_took:?}");
+    c.brokers[idx].start();
+    wait_for(START, "broker ready again", || {
+        c.brokers[idx].ready().then_some(())
+    });
+
+    // kill -9 of the active controller: another takes over; committed metadata is intact and
+    // new writes work.
+    let active = active_controller(&c);
+    let old = c.controllers[active].id;
+    c.controllers[active].stop(libc::SIGKILL);
+    let next = active_controller(&c);
+    assert_ne!(c.controllers[next].id, old);
+    create_topic(&c.brokers[0].addr(), "payments", 3, 3);
+    let all: Vec<&Node> = c.brokers.iter().collect();
+    agreed_layout(&all, "payments", START, |l| l.len() == 3);
+    assert_eq!(layout(&c.brokers[1].addr(), "orders").unwrap().len(), 6);
+    c.controllers[active].start();
+    wait_for(START, "the restarted controller caught up", || {
+        let lag = c.controllers[active].metric("kafka_controller_metadata_lag")?;
+        (lag <= 2.0).then_some(())
+    });
+}
+
+#[test]
+fn a_restarted_controller_loads_its_snapshot_and_snapshot_offset_lag_drops_after_each_snapshot() {
+    // A snapshot every ~4 KiB of committed metadata; NoOps alone produce that in seconds.
+    let mut c = cluster(
+        "metadata.log.max.record.bytes.between.snapshots=4096\nmetadata.max.idle.interval.ms=100\n",
+        &[],
+    );
+    let b0 = c.brokers[0].addr();
+    for i in 0..5 {
+        create_topic(&b0, &format!("t{i}"), 2, 2);
+    }
+    // The snapshot offset lag grows with the log and drops when a snapshot is written.
+    let node = &c.controllers[0];
+    let mut peak = 0.0f64;
+    wait_for(START, "snapshot offset lag to grow and then drop", || {
+        let lag = node.metric("kafka_controller_metadata_snapshot_offset_lag")?;
+        if lag > peak {
+            peak = lag;
+        }
+        (peak >= 10.0 && lag < peak / 2.0).then_some(())
+    });
+    wait_for(START, "a snapshot written by every controller", || {
+        c.controllers
+            .iter()
+            .all(|n| {
+                n.metric("kafka_metadata_snapshots_generated_total")
+                    .unwrap_or(0.0)
+                    >= 1.0
+            })
+            .then_some(())
+    });
+    let idx = 2;
+    c.controllers[idx].stop(libc::SIGTERM);
+    c.controllers[idx].start();
+    let n = &c.controllers[idx];
+    wait_for(START, "the restarted controller loaded a snapshot", || {
+        (n.metric("kafka_metadata_snapshots_loaded_total")? >= 1.0).then_some(())
+    });
+    assert!(
+        n.log_text()
+            .contains("loading the metadata image from a snapshot")
+    );
+    wait_for(START, "and caught up", || {
+        (n.metric("kafka_controller_metadata_lag")? <= 2.0).then_some(())
+    });
+    assert_eq!(n.metric("kafka_metadata_load_errors_total"), Some(0.0));
+    assert_eq!(n.metric("kafka_metadata_apply_errors_total"), Some(0.0));
+    assert_eq!(layout(&b0, "t4").map(|l| l.len()), Some(2));
+}
+
+#[test]
+fn broker_metadata_lag_grows_while_a_broker_stops_applying_and_returns_to_zero() {
+    let root = tempfile::tempdir().unwrap();
+    let pause = root.path().join("pause");
+    let pause_s = pause.to_str().unwrap().to_string();
+    let c = cluster(
+        "metadata.max.idle.interval.ms=100\n",
+        &[(kraftd::metadata_io::listener::PAUSE_FILE_ENV, &pause_s)],
+    );
+    let b = &c.brokers[0];
+    assert!(b.metric("kafka_broker_metadata_lag").unwrap() <= 2.0);
+    std::fs::write(&pause, b"").unwrap();
+    wait_for(START, "broker metadata lag to grow", || {
+        (b.metric("kafka_broker_metadata_lag")? >= 20.0).then_some(())
+    });
+    let lag_seconds = b
+        .metric("kafka_metadata_last_applied_record_lag_seconds")
+        .unwrap();
+    assert!(
+        lag_seconds > 0.5,
+        "record lag in seconds grows too: {lag_seconds}"
+    );
+    std::fs::remove_file(&pause).unwrap();
+    wait_for(START, "broker metadata lag back to ~0", || {
+        (b.metric("kafka_broker_metadata_lag")? <= 2.0).then_some(())
+    });
+    wait_for(START, "record lag seconds back to ~0", || {
+        (b.metric("kafka_metadata_last_applied_record_lag_seconds")? < 1.5).then_some(())
+    });
+    let _ = Path::new("");
+}
