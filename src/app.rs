@@ -13,6 +13,7 @@ use crate::broker::api::BrokerContext;
 use crate::broker::controller_channel::ControllerChannel;
 use crate::broker::lifecycle::{self, BrokerLifecycle};
 use crate::broker::metadata_cache::MetadataCache;
+use crate::broker::replica_manager::ReplicaManager;
 use crate::controller::quorum_controller::{
     ControllerHandle, ControllerSettings, QuorumController,
 };
@@ -202,6 +203,10 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     };
     let forward = channel("forwarding");
     let static_values = Arc::new(config.static_values.clone());
+    let replicas = Arc::new(ReplicaManager::new(config, clock, metrics.clone()));
+    if config.roles.broker {
+        tasks.spawn(replicas.clone().run(metadata.clone(), shutdown.signal()));
+    }
 
     let mut bound = Vec::new();
     if config.roles.controller {
@@ -227,6 +232,13 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
                     cluster_id: verified.cluster_id.clone(),
                     node_id: config.node_id.0,
                     static_values: static_values.clone(),
+                    replicas: replicas.clone(),
+                    clock,
+                    metrics: metrics.broker.clone(),
+                    forward: forward.clone(),
+                    auto_create: config
+                        .auto_create_topics_enable
+                        .then_some((config.num_partitions, config.default_replication_factor)),
                 });
             bound.push(BoundListener::bind(l, d).await.map_err(AppError::Bind)?);
         }
@@ -356,6 +368,13 @@ fn broker_apis() -> api_versions::ApiTable {
         min: 0,
         max: 12,
     });
+    for (key, min, max) in [
+        (kafka_protocol::messages::ApiKey::Produce, 3, 12),
+        (kafka_protocol::messages::ApiKey::Fetch, 4, 16),
+        (kafka_protocol::messages::ApiKey::ListOffsets, 1, 7),
+    ] {
+        apis.push(api_versions::ApiRange { key, min, max });
+    }
     apis.push(api_versions::ApiRange {
         key: kafka_protocol::messages::ApiKey::DescribeConfigs,
         min: 1,

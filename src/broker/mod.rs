@@ -5,4 +5,7 @@ pub mod api;
 pub mod controller_channel;
 pub mod forwarding;
 pub mod lifecycle;
+pub mod log_manager;
 pub mod metadata_cache;
+pub mod partition;
+pub mod replica_manager;

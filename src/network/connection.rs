@@ -72,10 +72,13 @@ pub async fn serve(
                     response
                 }
             };
-            stream
-                .write_all(&response.frame)
-                .await
-                .map_err(ConnectionError::Write)?;
+            // An empty frame means no response (Produce with acks=0).
+            if !response.frame.is_empty() {
+                stream
+                    .write_all(&response.frame)
+                    .await
+                    .map_err(ConnectionError::Write)?;
+            }
         }
     }
     .await;

@@ -4,7 +4,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BeginQuorumEpochRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeQuorumRequest, EndQuorumEpochRequest, FetchRequest,
-    FetchSnapshotRequest, MetadataRequest, ResponseHeader, VoteRequest,
+    FetchSnapshotRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseHeader,
+    VoteRequest,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 
@@ -126,7 +127,7 @@ impl Dispatcher {
                 if head.api_version == 0 && r.topics.as_ref().is_some_and(|t| t.is_empty()) {
                     r.topics = None; // v0: an empty list means every topic
                 }
-                let resp = broker_api::metadata::handle(ctx, &r);
+                let resp = broker_api::metadata::handle(ctx, &r, head.api_version).await;
                 encode(
                     head.header.correlation_id,
                     ApiKey::Metadata,
@@ -135,10 +136,77 @@ impl Dispatcher {
                     0,
                 )
             }
+            ApiKey::Produce if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: ProduceRequest = request::decode_body(head)?;
+                match broker_api::produce::handle(ctx, &r, head.api_version).await {
+                    Some(resp) => {
+                        let code = resp
+                            .responses
+                            .iter()
+                            .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
+                            .find(|c| *c != 0)
+                            .unwrap_or(0);
+                        encode(
+                            head.header.correlation_id,
+                            ApiKey::Produce,
+                            head.api_version,
+                            &resp,
+                            code,
+                        )
+                    }
+                    // acks=0: the client expects no response.
+                    None => Ok(EncodedResponse {
+                        frame: Bytes::new(),
+                        error_code: 0,
+                    }),
+                }
+            }
+            ApiKey::Fetch if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: FetchRequest = request::decode_body(head)?;
+                let resp = broker_api::fetch::handle(ctx, &r, head.api_version).await;
+                let code = resp
+                    .responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                    .find(|c| *c != 0)
+                    .unwrap_or(resp.error_code);
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::Fetch,
+                    head.api_version,
+                    &resp,
+                    code,
+                )
+            }
+            ApiKey::ListOffsets if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: ListOffsetsRequest = request::decode_body(head)?;
+                let resp = broker_api::list_offsets::handle(ctx, &r, head.api_version);
+                let code = resp
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                    .find(|c| *c != 0)
+                    .unwrap_or(0);
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::ListOffsets,
+                    head.api_version,
+                    &resp,
+                    code,
+                )
+            }
             ApiKey::DescribeConfigs if self.broker.is_some() => {
                 let ctx = self.broker.as_ref().expect("checked");
                 let r: DescribeConfigsRequest = request::decode_body(head)?;
-                let resp = broker_api::describe_configs::handle(ctx, &ctx.static_values, &r);
+                let resp = broker_api::describe_configs::handle(
+                    ctx,
+                    &ctx.static_values,
+                    &r,
+                    head.api_version,
+                );
                 let code = resp
                     .results
                     .iter()

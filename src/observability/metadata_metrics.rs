@@ -2,7 +2,7 @@
 //! broker's metadata cache (brokers). Registered through the same builder as every other
 //! metric, so they appear in the catalogue and `docs/metrics.md`.
 
-use prometheus::{Gauge, Histogram, IntCounter, IntGauge, IntGaugeVec};
+use prometheus::{Gauge, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
 use super::metrics::{Builder, LATENCY_BUCKETS, QUORUM_BUCKETS};
 
@@ -187,6 +187,51 @@ impl BrokerMetadataMetrics {
             metadata_snapshot_offset_lag: b.int_gauge(
                 "kafka_broker_metadata_snapshot_offset_lag",
                 "Offsets between the metadata log's high watermark and this broker's latest metadata snapshot (KIP-631 MetadataSnapshotOffsetLag).",
+            ),
+        }
+    }
+}
+
+/// The broker's data plane (`kafka.server:type=BrokerTopicMetrics`, `ReplicaManager`).
+#[derive(Clone)]
+pub struct BrokerMetrics {
+    pub topic_bytes_in: IntCounterVec,
+    pub topic_bytes_out: IntCounterVec,
+    pub topic_messages_in: IntCounterVec,
+    pub partitions: IntGauge,
+    pub leader_partitions: IntGauge,
+    pub under_replicated_partitions: IntGauge,
+}
+
+impl BrokerMetrics {
+    pub(super) fn register(b: &mut Builder) -> BrokerMetrics {
+        BrokerMetrics {
+            topic_bytes_in: b.counter_vec(
+                "kafka_server_topic_bytes_in_total",
+                "Bytes of record batches produced to this broker, by topic (JMX: kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec).",
+                &["topic"],
+            ),
+            topic_bytes_out: b.counter_vec(
+                "kafka_server_topic_bytes_out_total",
+                "Bytes of record batches fetched from this broker, by topic (JMX: kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec).",
+                &["topic"],
+            ),
+            topic_messages_in: b.counter_vec(
+                "kafka_server_topic_messages_in_total",
+                "Records produced to this broker, by topic (JMX: kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec).",
+                &["topic"],
+            ),
+            partitions: b.int_gauge(
+                "kafka_server_partitions",
+                "Partitions with a replica on this broker (JMX: kafka.server:type=ReplicaManager,name=PartitionCount).",
+            ),
+            leader_partitions: b.int_gauge(
+                "kafka_server_leader_partitions",
+                "Partitions this broker leads (JMX: kafka.server:type=ReplicaManager,name=LeaderCount).",
+            ),
+            under_replicated_partitions: b.int_gauge(
+                "kafka_server_under_replicated_partitions",
+                "Partitions this broker leads whose ISR is smaller than their replica set (JMX: kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions).",
             ),
         }
     }

@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-pub use super::metadata_metrics::{BrokerMetadataMetrics, ControllerMetrics, MetadataMetrics};
+pub use super::metadata_metrics::{
+    BrokerMetadataMetrics, BrokerMetrics, ControllerMetrics, MetadataMetrics,
+};
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -204,6 +206,7 @@ pub struct Metrics {
     /// Exported on controllers.
     pub controller_group: MetricGroup,
     pub broker_metadata: BrokerMetadataMetrics,
+    pub broker: BrokerMetrics,
     /// Exported on brokers.
     pub broker_group: MetricGroup,
 }
@@ -460,7 +463,12 @@ impl Metrics {
         let (raft, raft_group) = b.group(RaftMetrics::register);
         let (metadata, metadata_group) = b.group(MetadataMetrics::register);
         let (controller, controller_group) = b.group(ControllerMetrics::register);
-        let (broker_metadata, broker_group) = b.group(BrokerMetadataMetrics::register);
+        let ((broker_metadata, broker), broker_group) = b.group(|b| {
+            (
+                BrokerMetadataMetrics::register(b),
+                BrokerMetrics::register(b),
+            )
+        });
         #[cfg(target_os = "linux")]
         b.registry
             .register(Box::new(
@@ -490,6 +498,7 @@ impl Metrics {
             controller,
             controller_group,
             broker_metadata,
+            broker,
             broker_group,
         }
     }

@@ -76,9 +76,10 @@ pub fn handle(
     ctx: &BrokerContext,
     static_values: &BTreeMap<String, String>,
     r: &DescribeConfigsRequest,
+    version: i16,
 ) -> DescribeConfigsResponse {
     let image = ctx.cache.image();
-    let results = r
+    let results: Vec<DescribeConfigsResult> = r
         .resources
         .iter()
         .map(|res| {
@@ -159,5 +160,16 @@ pub fn handle(
             }
         })
         .collect();
-    DescribeConfigsResponse::default().with_results(results)
+    let mut resp: DescribeConfigsResponse =
+        DescribeConfigsResponse::default().with_results(results);
+    if version < 3 {
+        // Types and documentation exist from v3.
+        for r in &mut resp.results {
+            for c in &mut r.configs {
+                c.config_type = 0;
+                c.documentation = None;
+            }
+        }
+    }
+    resp
 }

@@ -82,8 +82,92 @@ fn unknown(name: Option<TopicName>, id: uuid::Uuid) -> MetadataResponseTopic {
         .with_topic_authorized_operations(OPERATIONS_OMITTED)
 }
 
-/// Answers from the current image.
-pub fn handle(ctx: &BrokerContext, r: &MetadataRequest) -> MetadataResponse {
+/// Creates the unknown topics a client asked for (`auto.create.topics.enable`) through the
+/// active controller; Kafka answers LEADER_NOT_AVAILABLE for them until they exist.
+async fn auto_create(ctx: &BrokerContext, names: &[String]) -> Vec<(String, ResponseError)> {
+    use kafka_protocol::messages::CreateTopicsRequest;
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    let Some((partitions, rf)) = ctx.auto_create else {
+        return names
+            .iter()
+            .map(|n| (n.clone(), ResponseError::UnknownTopicOrPartition))
+            .collect();
+    };
+    let mut out = Vec::new();
+    let mut create = Vec::new();
+    for n in names {
+        match crate::controller::topic_validation::validate_name(n) {
+            Ok(()) => create.push(n.clone()),
+            Err(_) => out.push((n.clone(), ResponseError::InvalidTopicException)),
+        }
+    }
+    if !create.is_empty() {
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(
+                create
+                    .iter()
+                    .map(|n| {
+                        CreatableTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(n.clone())))
+                            .with_num_partitions(partitions)
+                            .with_replication_factor(rf)
+                    })
+                    .collect(),
+            );
+        match ctx.forward.send(&req, 7).await {
+            Ok(resp) => {
+                for t in resp.topics {
+                    let e = match ResponseError::try_from_code(t.error_code) {
+                        None | Some(ResponseError::TopicAlreadyExists) => {
+                            ResponseError::LeaderNotAvailable
+                        }
+                        Some(ResponseError::InvalidTopicException) => {
+                            ResponseError::InvalidTopicException
+                        }
+                        Some(_) => ResponseError::UnknownTopicOrPartition,
+                    };
+                    out.push((t.name.0.to_string(), e));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "auto-creating topics failed");
+                out.extend(
+                    create
+                        .into_iter()
+                        .map(|n| (n, ResponseError::LeaderNotAvailable)),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Answers from the current image, auto-creating unknown topics when allowed.
+pub async fn handle(ctx: &BrokerContext, r: &MetadataRequest, version: i16) -> MetadataResponse {
+    let mut resp = answer(ctx, r);
+    let allowed = version < 4 || r.allow_auto_topic_creation;
+    let unknown: Vec<String> = resp
+        .topics
+        .iter()
+        .filter(|t| t.error_code == ResponseError::UnknownTopicOrPartition.code())
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+        .collect();
+    if allowed && !unknown.is_empty() && r.topics.is_some() {
+        let created = auto_create(ctx, &unknown).await;
+        for t in &mut resp.topics {
+            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
+                continue;
+            };
+            if let Some((_, e)) = created.iter().find(|(n, _)| *n == name) {
+                t.error_code = e.code();
+            }
+        }
+    }
+    resp
+}
+
+fn answer(ctx: &BrokerContext, r: &MetadataRequest) -> MetadataResponse {
     let image = ctx.cache.image();
     let brokers = brokers(&image, &ctx.listener);
     let controller_id = brokers.first().map_or(-1, |b| b.node_id.0);

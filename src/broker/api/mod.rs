@@ -3,7 +3,10 @@
 
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod fetch;
+pub mod list_offsets;
 pub mod metadata;
+pub mod produce;
 
 use crate::broker::metadata_cache::MetadataCache;
 
@@ -17,6 +20,13 @@ pub struct BrokerContext {
     pub node_id: i32,
     /// The explicitly set server configs (DescribeConfigs' static broker configs).
     pub static_values: std::sync::Arc<std::collections::BTreeMap<String, String>>,
+    pub replicas: std::sync::Arc<crate::broker::replica_manager::ReplicaManager>,
+    pub clock: crate::clock::Clock,
+    pub metrics: crate::observability::metrics::BrokerMetrics,
+    /// Where admin requests go (auto-creation of topics asked for by Metadata).
+    pub forward: std::sync::Arc<crate::broker::controller_channel::ControllerChannel>,
+    /// `auto.create.topics.enable` with `num.partitions` and `default.replication.factor`.
+    pub auto_create: Option<(i32, i16)>,
 }
 
 /// The endpoint of `broker` on `listener`, if it registered one.

@@ -1,0 +1,228 @@
+//! Fetch (API 1) for consumers: committed data (below the high watermark) from partition
+//! leaders, per-partition and response byte limits, long-poll until `min_bytes` are
+//! available or `max_wait_ms` passes (woken by appends). Fetch sessions (KIP-227) are
+//! declined (session id 0), so every fetch is a full fetch.
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::BrokerContext;
+use crate::broker::partition::PartitionError;
+
+/// Largest wait a client may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+fn partition_error(index: i32, e: ResponseError) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(e.code())
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_records(Some(bytes::Bytes::new()))
+}
+
+/// One pass over the requested partitions; returns the response and the bytes it carries.
+fn read_once(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchResponse, usize) {
+    let (mut resp, bytes) = read_all(ctx, r, version);
+    if version < 5 {
+        // The log start offset exists from v5.
+        for t in &mut resp.responses {
+            for p in &mut t.partitions {
+                p.log_start_offset = -1;
+            }
+        }
+    }
+    (resp, bytes)
+}
+
+fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchResponse, usize) {
+    let image = ctx.cache.image();
+    let mut budget = if r.max_bytes > 0 {
+        r.max_bytes as usize
+    } else {
+        usize::MAX
+    };
+    let mut total = 0usize;
+    let mut first = true;
+    let mut topics = Vec::new();
+    for t in &r.topics {
+        let name = if version >= 13 {
+            image.topics.get(&t.topic_id).map(|x| x.name.clone())
+        } else {
+            Some(t.topic.0.to_string())
+        };
+        let mut parts = Vec::new();
+        for p in &t.partitions {
+            let Some(name) = &name else {
+                parts.push(partition_error(p.partition, ResponseError::UnknownTopicId));
+                continue;
+            };
+            let Some(partition) = ctx.replicas.get(name, p.partition) else {
+                let known = image
+                    .topics
+                    .get_by_name(name)
+                    .is_some_and(|t| t.partitions.contains_key(&p.partition));
+                let e = if known {
+                    ResponseError::NotLeaderOrFollower
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                };
+                parts.push(partition_error(p.partition, e));
+                continue;
+            };
+            if p.current_leader_epoch >= 0 {
+                let epoch = partition.leader_epoch();
+                if p.current_leader_epoch < epoch {
+                    parts.push(partition_error(
+                        p.partition,
+                        ResponseError::FencedLeaderEpoch,
+                    ));
+                    continue;
+                }
+                if p.current_leader_epoch > epoch {
+                    parts.push(partition_error(
+                        p.partition,
+                        ResponseError::UnknownLeaderEpoch,
+                    ));
+                    continue;
+                }
+            }
+            let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
+            // The first partition with data may exceed the limits so a consumer always
+            // progresses (KIP-74).
+            match partition.read(p.fetch_offset, limit, first) {
+                Ok(res) => {
+                    let size = res.records.as_ref().map_or(0, |b| b.len());
+                    if size > 0 {
+                        first = false;
+                    }
+                    budget = budget.saturating_sub(size);
+                    total += size;
+                    ctx.metrics
+                        .topic_bytes_out
+                        .with_label_values(&[name])
+                        .inc_by(size as u64);
+                    parts.push(
+                        PartitionData::default()
+                            .with_partition_index(p.partition)
+                            .with_high_watermark(res.high_watermark)
+                            .with_last_stable_offset(res.high_watermark)
+                            .with_log_start_offset(res.log_start_offset)
+                            .with_aborted_transactions(Some(Vec::new()))
+                            // Clients read an empty set, not null, when there is nothing.
+                            .with_records(Some(res.records.unwrap_or_default())),
+                    );
+                }
+                Err(PartitionError::NotLeader) => parts.push(partition_error(
+                    p.partition,
+                    ResponseError::NotLeaderOrFollower,
+                )),
+                Err(PartitionError::Log(e)) => {
+                    let code = ResponseError::try_from_code(e.error_code())
+                        .unwrap_or(ResponseError::UnknownServerError);
+                    let mut d = partition_error(p.partition, code);
+                    if let Ok((start, hwm)) = partition.offsets() {
+                        d = d
+                            .with_high_watermark(hwm)
+                            .with_last_stable_offset(hwm)
+                            .with_log_start_offset(start);
+                    }
+                    parts.push(d);
+                }
+                Err(PartitionError::NotEnoughReplicas { .. }) => parts.push(partition_error(
+                    p.partition,
+                    ResponseError::NotEnoughReplicas,
+                )),
+            }
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(if version >= 13 {
+                    TopicName(StrBytes::from_static_str(""))
+                } else {
+                    t.topic.clone()
+                })
+                .with_topic_id(t.topic_id)
+                .with_partitions(parts),
+        );
+    }
+    (
+        FetchResponse::default()
+            .with_session_id(0)
+            .with_responses(topics),
+        total,
+    )
+}
+
+pub async fn handle(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> FetchResponse {
+    let deadline =
+        Instant::now() + Duration::from_millis(r.max_wait_ms.max(0) as u64).min(MAX_WAIT);
+    // Wake on any requested partition's high watermark moving.
+    let image = ctx.cache.image();
+    let mut watchers: Vec<_> = r
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let name = if version >= 13 {
+                image.topics.get(&t.topic_id).map(|x| x.name.clone())
+            } else {
+                Some(t.topic.0.to_string())
+            };
+            t.partitions.iter().filter_map(move |p| {
+                let n = name.clone()?;
+                Some((n, p.partition))
+            })
+        })
+        .filter_map(|(n, p)| ctx.replicas.get(&n, p).map(|x| x.subscribe()))
+        .collect();
+    loop {
+        for w in &mut watchers {
+            w.borrow_and_update();
+        }
+        let (resp, bytes) = read_once(ctx, r, version);
+        let has_error = resp
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .any(|p| p.error_code != 0);
+        if bytes >= r.min_bytes.max(0) as usize
+            || has_error
+            || Instant::now() >= deadline
+            || watchers.is_empty()
+        {
+            return resp;
+        }
+        let changed = futures_any(&mut watchers);
+        if tokio::time::timeout_at(deadline.into(), changed)
+            .await
+            .is_err()
+        {
+            return read_once(ctx, r, version).0;
+        }
+    }
+}
+
+/// Resolves when any receiver sees a new value.
+async fn futures_any(watchers: &mut [tokio::sync::watch::Receiver<i64>]) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut tasks = Vec::new();
+    for w in watchers.iter() {
+        let mut w = w.clone();
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            if w.changed().await.is_ok() {
+                let _ = tx.send(()).await;
+            }
+        }));
+    }
+    drop(tx);
+    let _ = rx.recv().await;
+    for t in tasks {
+        t.abort();
+    }
+}

@@ -1,0 +1,210 @@
+//! Produce (API 0): validated batches appended by partition leaders, per-partition results,
+//! acks 0 / 1 / all (all waits for the high watermark, bounded by the request's timeout).
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::BrokerContext;
+use crate::broker::partition::PartitionError;
+
+/// The outcome of one partition's append, before acks=all waiting.
+struct Pending {
+    response: PartitionProduceResponse,
+    wait_for: Option<(std::sync::Arc<crate::broker::partition::Partition>, i64)>,
+}
+
+fn error(index: i32, e: ResponseError, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(e.code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(message.map(StrBytes::from_string))
+}
+
+/// Handles a Produce request. `None` means no response is sent (acks=0).
+pub async fn handle(
+    ctx: &BrokerContext,
+    r: &ProduceRequest,
+    version: i16,
+) -> Option<ProduceResponse> {
+    handle_inner(ctx, r).await.map(|mut resp| {
+        for t in &mut resp.responses {
+            for p in &mut t.partition_responses {
+                if version < 8 {
+                    p.error_message = None;
+                }
+                if version < 5 {
+                    p.log_start_offset = -1;
+                }
+            }
+        }
+        resp
+    })
+}
+
+async fn handle_inner(ctx: &BrokerContext, r: &ProduceRequest) -> Option<ProduceResponse> {
+    let acks = r.acks;
+    if !matches!(acks, -1..=1) {
+        let responses = r
+            .topic_data
+            .iter()
+            .map(|t| {
+                TopicProduceResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partition_responses(
+                        t.partition_data
+                            .iter()
+                            .map(|p| error(p.index, ResponseError::InvalidRequiredAcks, None))
+                            .collect(),
+                    )
+            })
+            .collect();
+        return Some(ProduceResponse::default().with_responses(responses));
+    }
+    if r.transactional_id.is_some() {
+        // Transactions are not served yet; refuse rather than store records without their
+        // transactional guarantees.
+        let responses = r
+            .topic_data
+            .iter()
+            .map(|t| {
+                TopicProduceResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partition_responses(
+                        t.partition_data
+                            .iter()
+                            .map(|p| {
+                                error(
+                                    p.index,
+                                    ResponseError::TransactionalIdAuthorizationFailed,
+                                    Some("transactions are not supported by this broker".into()),
+                                )
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return Some(ProduceResponse::default().with_responses(responses));
+    }
+    let now = ctx.clock.wall_ms();
+    let mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<Pending>)> = Vec::new();
+    for t in &r.topic_data {
+        let name = t.name.0.to_string();
+        let mut parts = Vec::new();
+        for p in &t.partition_data {
+            let Some(partition) = ctx.replicas.get(&name, p.index) else {
+                let known = ctx
+                    .cache
+                    .image()
+                    .topics
+                    .get_by_name(&name)
+                    .is_some_and(|t| t.partitions.contains_key(&p.index));
+                let e = if known {
+                    ResponseError::NotLeaderOrFollower
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                };
+                parts.push(Pending {
+                    response: error(p.index, e, None),
+                    wait_for: None,
+                });
+                continue;
+            };
+            let Some(records) = p.records.clone().filter(|r| !r.is_empty()) else {
+                parts.push(Pending {
+                    response: error(
+                        p.index,
+                        ResponseError::CorruptMessage,
+                        Some("no records".into()),
+                    ),
+                    wait_for: None,
+                });
+                continue;
+            };
+            let bytes = records.len() as u64;
+            let p2 = partition.clone();
+            let appended =
+                tokio::task::spawn_blocking(move || p2.append_as_leader(records, acks == -1, now))
+                    .await
+                    .unwrap_or(Err(PartitionError::NotLeader));
+            match appended {
+                Ok(a) => {
+                    ctx.metrics
+                        .topic_bytes_in
+                        .with_label_values(&[&name])
+                        .inc_by(bytes);
+                    ctx.metrics
+                        .topic_messages_in
+                        .with_label_values(&[&name])
+                        .inc_by(a.records);
+                    parts.push(Pending {
+                        response: PartitionProduceResponse::default()
+                            .with_index(p.index)
+                            .with_base_offset(a.base_offset)
+                            .with_log_append_time_ms(a.log_append_time)
+                            .with_log_start_offset(a.log_start_offset),
+                        wait_for: (acks == -1).then(|| (partition.clone(), a.last_offset + 1)),
+                    });
+                }
+                Err(PartitionError::NotLeader) => parts.push(Pending {
+                    response: error(p.index, ResponseError::NotLeaderOrFollower, None),
+                    wait_for: None,
+                }),
+                Err(e @ PartitionError::NotEnoughReplicas { .. }) => parts.push(Pending {
+                    response: error(
+                        p.index,
+                        ResponseError::NotEnoughReplicas,
+                        Some(e.to_string()),
+                    ),
+                    wait_for: None,
+                }),
+                Err(PartitionError::Log(e)) => {
+                    let code = e.error_code();
+                    parts.push(Pending {
+                        response: error(
+                            p.index,
+                            ResponseError::try_from_code(code)
+                                .unwrap_or(ResponseError::UnknownServerError),
+                            Some(e.to_string()),
+                        ),
+                        wait_for: None,
+                    });
+                }
+            }
+        }
+        topics.push((t.name.clone(), parts));
+    }
+    if acks == 0 {
+        return None;
+    }
+    // acks=all: every appended partition's high watermark must pass its last offset.
+    let deadline = Instant::now() + Duration::from_millis(r.timeout_ms.max(0) as u64);
+    let mut responses = Vec::new();
+    for (name, parts) in topics {
+        let mut out = Vec::new();
+        for p in parts {
+            let mut response = p.response;
+            if let Some((partition, needed)) = p.wait_for {
+                let mut rx = partition.subscribe();
+                let reached =
+                    tokio::time::timeout_at(deadline.into(), rx.wait_for(|h| *h >= needed)).await;
+                if !matches!(reached, Ok(Ok(_))) {
+                    response = response.with_error_code(ResponseError::RequestTimedOut.code());
+                }
+            }
+            out.push(response);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_partition_responses(out),
+        );
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}

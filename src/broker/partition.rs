@@ -1,0 +1,283 @@
+//! One partition hosted on this broker: its log, its leadership as the metadata image says,
+//! its high watermark, and the flush policy. Until follower replication exists, the high
+//! watermark advances on the leader only while the ISR is the leader alone; with a larger ISR
+//! it stays put (acks=all then times out rather than acknowledging unreplicated data).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::log::{Log, LogConfig, LogError};
+use crate::metadata::partition_registration::PartitionRegistration;
+
+/// Per-topic behaviour beyond the log engine's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionSettings {
+    pub log: LogConfig,
+    /// `message.timestamp.type=LogAppendTime`.
+    pub log_append_time: bool,
+    pub min_insync_replicas: i32,
+    /// fsync before acknowledging (`kraftd.log.flush.before.ack`).
+    pub flush_before_ack: bool,
+    /// `flush.messages`: fsync after this many unflushed records.
+    pub flush_messages: u64,
+    /// `flush.ms`: fsync data older than this (checked by the replica manager's timer).
+    pub flush_interval: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error("this broker is not the leader of the partition")]
+    NotLeader,
+    #[error("the ISR has {isr} member(s), fewer than min.insync.replicas={min}")]
+    NotEnoughReplicas { isr: usize, min: i32 },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// The offsets of an accepted append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The stamped time for LogAppendTime topics, else -1.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    pub records: u64,
+}
+
+/// What a read returns besides the records.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    pub records: Option<Bytes>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+struct Inner {
+    log: Log,
+    leader: i32,
+    leader_epoch: i32,
+    isr: Vec<i32>,
+    is_leader: bool,
+    high_watermark: i64,
+    settings: PartitionSettings,
+    unflushed_records: u64,
+    oldest_unflushed: Option<Instant>,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    pub topic_id: Uuid,
+    node_id: i32,
+    inner: Mutex<Inner>,
+    hwm: watch::Sender<i64>,
+}
+
+impl Partition {
+    pub fn new(
+        topic: &str,
+        index: i32,
+        topic_id: Uuid,
+        node_id: i32,
+        log: Log,
+        settings: PartitionSettings,
+    ) -> Partition {
+        let (hwm, _) = watch::channel(0);
+        Partition {
+            topic: topic.to_string(),
+            index,
+            topic_id,
+            node_id,
+            inner: Mutex::new(Inner {
+                log,
+                leader: -1,
+                leader_epoch: -1,
+                isr: Vec::new(),
+                is_leader: false,
+                high_watermark: 0,
+                settings,
+                unflushed_records: 0,
+                oldest_unflushed: None,
+            }),
+            hwm,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Follows the image: leadership, epoch, ISR; settings may have changed too.
+    pub fn update(&self, reg: &PartitionRegistration, settings: PartitionSettings) {
+        let mut s = self.lock();
+        let was_leader = s.is_leader;
+        s.leader = reg.leader;
+        s.leader_epoch = reg.leader_epoch;
+        s.isr = reg.isr.clone();
+        s.is_leader = reg.leader == self.node_id;
+        s.settings = settings;
+        if s.is_leader && !was_leader {
+            tracing::info!(topic = %self.topic, partition = self.index, epoch = reg.leader_epoch, "became leader");
+        }
+        Self::advance_hwm(&mut s, self.node_id);
+        let hwm = s.high_watermark;
+        drop(s);
+        self.hwm.send_if_modified(|v| {
+            let changed = *v != hwm;
+            *v = hwm;
+            changed
+        });
+    }
+
+    /// With the leader as the only ISR member, everything appended is committed.
+    fn advance_hwm(s: &mut Inner, node_id: i32) {
+        if s.is_leader && s.isr == [node_id] {
+            s.high_watermark = s.log.log_end_offset();
+        }
+        s.high_watermark = s
+            .high_watermark
+            .clamp(s.log.log_start_offset(), s.log.log_end_offset());
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.lock().is_leader
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.lock().leader_epoch
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.lock().high_watermark
+    }
+
+    /// A receiver that changes whenever the high watermark advances.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.hwm.subscribe()
+    }
+
+    /// Appends validated batches as the leader. `acks_all` checks min.insync.replicas first.
+    pub fn append_as_leader(
+        &self,
+        records: Bytes,
+        acks_all: bool,
+        now_ms: i64,
+    ) -> Result<AppendResult, PartitionError> {
+        let mut s = self.lock();
+        if !s.is_leader {
+            return Err(PartitionError::NotLeader);
+        }
+        if acks_all && (s.isr.len() as i32) < s.settings.min_insync_replicas {
+            return Err(PartitionError::NotEnoughReplicas {
+                isr: s.isr.len(),
+                min: s.settings.min_insync_replicas,
+            });
+        }
+        let epoch = s.leader_epoch;
+        let log_append_time = s.settings.log_append_time;
+        let info = s
+            .log
+            .append_as_leader(records, epoch, now_ms, log_append_time)?;
+        let count = (info.last_offset - info.first_offset + 1) as u64;
+        s.unflushed_records += count;
+        s.oldest_unflushed.get_or_insert_with(Instant::now);
+        if s.settings.flush_before_ack || s.unflushed_records >= s.settings.flush_messages {
+            s.log.flush()?;
+            s.unflushed_records = 0;
+            s.oldest_unflushed = None;
+        }
+        Self::advance_hwm(&mut s, self.node_id);
+        let result = AppendResult {
+            base_offset: info.first_offset,
+            last_offset: info.last_offset,
+            log_append_time: if log_append_time { now_ms } else { -1 },
+            log_start_offset: s.log.log_start_offset(),
+            records: count,
+        };
+        let hwm = s.high_watermark;
+        drop(s);
+        self.hwm.send_replace(hwm);
+        Ok(result)
+    }
+
+    /// Reads committed data (below the high watermark) from `offset`. Only the leader serves
+    /// reads (no follower fetching yet).
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadResult, PartitionError> {
+        let s = self.lock();
+        if !s.is_leader {
+            return Err(PartitionError::NotLeader);
+        }
+        let records = if offset == s.high_watermark && offset >= s.log.log_start_offset() {
+            None
+        } else {
+            s.log.read(offset, max_bytes, s.high_watermark, min_one)?
+        };
+        Ok(ReadResult {
+            records,
+            high_watermark: s.high_watermark,
+            log_start_offset: s.log.log_start_offset(),
+            log_end_offset: s.log.log_end_offset(),
+        })
+    }
+
+    /// (log start, high watermark) for ListOffsets earliest/latest.
+    pub fn offsets(&self) -> Result<(i64, i64), PartitionError> {
+        let s = self.lock();
+        if !s.is_leader {
+            return Err(PartitionError::NotLeader);
+        }
+        Ok((s.log.log_start_offset(), s.high_watermark))
+    }
+
+    /// Runs `f` on the log (ListOffsets by timestamp, DeleteRecords, DescribeLogDirs).
+    pub fn with_log<T>(&self, f: impl FnOnce(&mut Log, i64) -> T) -> Result<T, PartitionError> {
+        let mut s = self.lock();
+        if !s.is_leader {
+            return Err(PartitionError::NotLeader);
+        }
+        let hwm = s.high_watermark;
+        Ok(f(&mut s.log, hwm))
+    }
+
+    /// Size in bytes and segment count, for metrics.
+    pub fn size(&self) -> (u64, usize) {
+        let s = self.lock();
+        (s.log.size_bytes(), s.log.segment_count())
+    }
+
+    /// Timer work: fsync data older than `flush.ms`, apply retention.
+    pub fn maintain(&self, now_ms: i64, retention: bool) -> Result<(), LogError> {
+        let mut s = self.lock();
+        let due = match (s.settings.flush_interval, s.oldest_unflushed) {
+            (Some(limit), Some(since)) => since.elapsed() >= limit,
+            _ => false,
+        };
+        if due {
+            s.log.flush()?;
+            s.unflushed_records = 0;
+            s.oldest_unflushed = None;
+        }
+        if retention {
+            s.log.apply_retention(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes the log (shutdown).
+    pub fn close(&self) -> Result<(), LogError> {
+        let mut s = self.lock();
+        s.log.flush()?;
+        Ok(())
+    }
+}

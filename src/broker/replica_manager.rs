@@ -1,0 +1,310 @@
+//! The partitions this broker hosts, kept in line with the metadata image: a partition whose
+//! replicas include this broker gets a local log (created or recovered) and follows the
+//! image's leadership; a partition of a deleted topic, or one this broker no longer hosts,
+//! loses its log. Topic configs (topic, dynamic broker, static, default) become the log's
+//! settings.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::broker::log_manager::LogManager;
+use crate::broker::partition::{Partition, PartitionSettings};
+use crate::clock::Clock;
+use crate::config::ServerConfig;
+use crate::log::LogConfig;
+use crate::metadata::config_resolution::topic_synonyms;
+use crate::metadata::image::MetadataImage;
+use crate::metadata::topic_config;
+use crate::metadata_io::listener::MetadataState;
+use crate::observability::Metrics;
+use crate::shutdown::ShutdownSignal;
+
+/// How often retention is applied (Kafka's `log.retention.check.interval.ms` default).
+const RETENTION_CHECK: Duration = Duration::from_secs(300);
+
+pub struct ReplicaManager {
+    node_id: i32,
+    static_values: BTreeMap<String, String>,
+    flush_before_ack: bool,
+    log_manager: LogManager,
+    partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    clock: Clock,
+    metrics: Metrics,
+}
+
+impl ReplicaManager {
+    pub fn new(config: &ServerConfig, clock: Clock, metrics: Metrics) -> ReplicaManager {
+        ReplicaManager {
+            node_id: config.node_id.0,
+            static_values: config.static_values.clone(),
+            flush_before_ack: config.log.flush_before_ack,
+            log_manager: LogManager::new(&config.log_dirs),
+            partitions: RwLock::new(HashMap::new()),
+            clock,
+            metrics,
+        }
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn log_dirs(&self) -> Vec<crate::broker::log_manager::LogDirState> {
+        self.log_manager.dirs()
+    }
+
+    /// The effective settings of `topic`'s logs.
+    pub fn settings_for(&self, image: &MetadataImage, topic: &str) -> PartitionSettings {
+        let value = |key: &str| -> String {
+            let k = topic_config::topic_config(key).expect("known topic config");
+            topic_synonyms(&image.configs, &self.static_values, self.node_id, topic, k)
+                .first()
+                .map(|s| s.value.clone())
+                .unwrap_or_else(|| k.default.to_string())
+        };
+        let num = |key: &str| value(key).trim().parse::<i64>().unwrap_or(-1);
+        let ms = |key: &str| {
+            let v = num(key);
+            (0..i64::MAX)
+                .contains(&v)
+                .then(|| Duration::from_millis(v as u64))
+        };
+        PartitionSettings {
+            log: LogConfig {
+                segment_bytes: num("segment.bytes").max(14) as u64,
+                roll: ms("segment.ms").unwrap_or(Duration::from_secs(7 * 24 * 3600)),
+                index_interval_bytes: num("index.interval.bytes").max(0) as u64,
+                index_max_bytes: num("segment.index.bytes").max(4) as u64,
+                max_batch_bytes: num("max.message.bytes").max(0) as usize,
+                retention: ms("retention.ms"),
+                retention_bytes: {
+                    let v = num("retention.bytes");
+                    (v >= 0).then_some(v as u64)
+                },
+            },
+            log_append_time: value("message.timestamp.type") == "LogAppendTime",
+            min_insync_replicas: num("min.insync.replicas").max(1) as i32,
+            flush_before_ack: self.flush_before_ack,
+            flush_messages: num("flush.messages").max(1) as u64,
+            flush_interval: ms("flush.ms"),
+        }
+    }
+
+    /// Brings the hosted partitions in line with `image`; `previous` (when given) lets
+    /// untouched topics be skipped.
+    pub fn apply(&self, image: &MetadataImage, previous: Option<&MetadataImage>) {
+        let now = self.clock.wall_ms();
+        let mut wanted: HashMap<(String, i32), ()> = HashMap::new();
+        for topic in image.topics.by_id.values() {
+            let unchanged = previous
+                .and_then(|p| p.topics.get(&topic.id))
+                .is_some_and(|old| Arc::ptr_eq(old, topic))
+                && previous.is_some_and(|p| Arc::ptr_eq(&p.configs, &image.configs));
+            let settings = (!unchanged).then(|| self.settings_for(image, &topic.name));
+            for (index, reg) in &topic.partitions {
+                if !reg.replicas.contains(&self.node_id) {
+                    continue;
+                }
+                let key = (topic.name.clone(), *index);
+                wanted.insert(key.clone(), ());
+                let existing = self.get(&topic.name, *index);
+                match (existing, &settings) {
+                    (Some(p), _) if p.topic_id != topic.id => {
+                        // Same name, new topic: drop the old partition first.
+                        self.remove(&key, true);
+                        self.create(image, &topic.name, *index, topic.id, reg, now);
+                    }
+                    (Some(p), Some(s)) => p.update(reg, s.clone()),
+                    (Some(_), None) => {}
+                    (None, _) => self.create(image, &topic.name, *index, topic.id, reg, now),
+                }
+            }
+        }
+        let stale: Vec<(String, i32)> = self
+            .partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .filter(|k| !wanted.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in stale {
+            tracing::info!(topic = %key.0, partition = key.1, "partition no longer hosted here; deleting its log");
+            self.remove(&key, true);
+        }
+        // Logs on disk for partitions the image does not give this broker (deleted while it
+        // was down).
+        for (topic, p) in self.log_manager.existing() {
+            let hosted = image
+                .topics
+                .get_by_name(&topic)
+                .and_then(|t| t.partitions.get(&p))
+                .is_some_and(|r| r.replicas.contains(&self.node_id));
+            if !hosted {
+                tracing::info!(%topic, partition = p, "deleting a local log the metadata no longer assigns here");
+                self.log_manager.delete(&topic, p);
+            }
+        }
+        self.report_sizes();
+    }
+
+    fn create(
+        &self,
+        image: &MetadataImage,
+        topic: &str,
+        index: i32,
+        topic_id: uuid::Uuid,
+        reg: &crate::metadata::partition_registration::PartitionRegistration,
+        now: i64,
+    ) {
+        let settings = self.settings_for(image, topic);
+        match self
+            .log_manager
+            .open(topic, index, topic_id, settings.log.clone(), now)
+        {
+            Ok((log, report)) => {
+                if report.truncated_bytes > 0 {
+                    self.metrics
+                        .log
+                        .recovered_truncated_bytes
+                        .inc_by(report.truncated_bytes);
+                }
+                let p = Arc::new(Partition::new(
+                    topic,
+                    index,
+                    topic_id,
+                    self.node_id,
+                    log,
+                    settings.clone(),
+                ));
+                p.update(reg, settings);
+                self.partitions
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((topic.to_string(), index), p);
+            }
+            Err(e) => {
+                tracing::error!(%topic, partition = index, error = %e, "cannot open the partition log");
+                if let crate::broker::log_manager::LogManagerError::Log(l) = &e
+                    && l.is_io()
+                {
+                    for d in self.log_manager.dirs() {
+                        if let Some(dir) = self.log_manager.mark_offline(&d.0) {
+                            tracing::error!(dir = %dir.display(), "log directory offline");
+                        }
+                    }
+                    self.metrics
+                        .log
+                        .offline_dirs
+                        .set(self.log_manager.offline_dirs() as i64);
+                }
+            }
+        }
+    }
+
+    fn remove(&self, key: &(String, i32), delete: bool) {
+        let removed = self
+            .partitions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        if let Some(p) = removed {
+            drop(p);
+            if delete {
+                self.log_manager.delete(&key.0, key.1);
+            }
+        }
+    }
+
+    fn report_sizes(&self) {
+        let mut per_topic: BTreeMap<String, (u64, usize)> = BTreeMap::new();
+        for p in self.partitions() {
+            let (bytes, segments) = p.size();
+            let e = per_topic.entry(p.topic.clone()).or_default();
+            e.0 += bytes;
+            e.1 += segments;
+        }
+        for (topic, (bytes, segments)) in per_topic {
+            self.metrics
+                .log
+                .size_bytes
+                .with_label_values(&[&topic])
+                .set(bytes as i64);
+            self.metrics
+                .log
+                .segments
+                .with_label_values(&[&topic])
+                .set(segments as i64);
+        }
+    }
+
+    /// Follows published images and runs the flush/retention timers until shutdown; flushes
+    /// every log on the way out.
+    pub async fn run(
+        self: Arc<Self>,
+        mut state: watch::Receiver<MetadataState>,
+        mut shutdown: ShutdownSignal,
+    ) {
+        let mut previous: Option<Arc<MetadataImage>> = None;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_retention = std::time::Instant::now();
+        loop {
+            let current = state.borrow_and_update().clone();
+            if current.ready
+                && previous
+                    .as_ref()
+                    .is_none_or(|p| !Arc::ptr_eq(p, &current.image))
+            {
+                let this = self.clone();
+                let image = current.image.clone();
+                let prev = previous.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || this.apply(&image, prev.as_deref())).await;
+                previous = Some(current.image.clone());
+            }
+            tokio::select! {
+                changed = state.changed() => if changed.is_err() { break },
+                _ = tick.tick() => {
+                    let retention = last_retention.elapsed() >= RETENTION_CHECK;
+                    if retention {
+                        last_retention = std::time::Instant::now();
+                    }
+                    let now = self.clock.wall_ms();
+                    let this = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        for p in this.partitions() {
+                            if let Err(e) = p.maintain(now, retention) {
+                                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "log maintenance failed");
+                            }
+                        }
+                        this.report_sizes();
+                    })
+                    .await;
+                }
+                _ = shutdown.wait() => break,
+            }
+        }
+        for p in self.partitions() {
+            if let Err(e) = p.close() {
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush on shutdown failed");
+            }
+        }
+    }
+}
