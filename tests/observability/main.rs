@@ -349,6 +349,19 @@ fn live_cluster_metrics_dashboards_and_alerts() {
         );
         std::thread::sleep(Duration::from_secs(1));
     }
+    // Every rule evaluates without error against the real series (a many-to-many join or a
+    // duplicate label set only shows up here, not in promtool's unit tests).
+    let (_, body) = http_get(prom.addr, "/api/v1/rules").unwrap();
+    let rules: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut unhealthy = Vec::new();
+    for g in rules["data"]["groups"].as_array().unwrap() {
+        for r in g["rules"].as_array().unwrap() {
+            if r["health"] != "ok" {
+                unhealthy.push(format!("{}: {} {}", r["name"], r["health"], r["lastError"]));
+            }
+        }
+    }
+    assert!(unhealthy.is_empty(), "rules failing: {unhealthy:?}");
     eprintln!("healthy checks done after {:?}", started.elapsed());
 
     // kill -9 of a standby controller (a voter) fires KafkaTargetDown and KRaftQuorumAtRisk
