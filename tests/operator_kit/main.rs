@@ -114,6 +114,21 @@ fn prometheus_example_config_is_valid() {
     assert!(ok, "{out}");
 }
 
+#[test]
+fn alertmanager_example_config_is_valid() {
+    let out = Command::new(require_tool("amtool"))
+        .args(["check-config", "alerts/alertmanager.example.yml"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "amtool check-config:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 const RUNBOOK_URL_PREFIX: &str = "file:///usr/share/doc/kraftd/runbooks/";
 const SECTIONS: &[&str] = &[
     "## Meaning",
