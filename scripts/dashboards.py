@@ -157,6 +157,30 @@ def cluster_overview():
     p.append(panel(l, "table", "Nodes",
                    "One row per node from `kafka_node_info`: node id, roles, cluster id, version.",
                    "none", [(f"kafka_node_info{{{SEL}}}", "")], w=16, h=5))
+    p.append(row(l, "Controller and partitions"))
+    p.append(panel(l, "stat", "Brokers active / fenced",
+                   "Registered brokers by state as the active controller sees them "
+                   "(`kafka_controller_brokers` where `kafka_controller_active_controllers` is 1). "
+                   "Fenced for 5 minutes: runbook KRaftFencedBrokers.",
+                   "none", [(f'max by (state) (kafka_controller_brokers{{{SEL}}} and on (instance) '
+                             f'(kafka_controller_active_controllers{{{SEL}}} == 1))', "{{state}}")], w=8, h=5))
+    p.append(panel(l, "stat", "Offline partitions",
+                   "Partitions without a leader on the active controller (`kafka_controller_offline_partitions`). "
+                   "Above 0: runbook KafkaOfflinePartitions.",
+                   "none", [(f'max(kafka_controller_offline_partitions{{{SEL}}} and on (instance) '
+                             f'(kafka_controller_active_controllers{{{SEL}}} == 1))', "offline")], w=4, h=5))
+    p.append(panel(l, "stat", "Topics / partitions",
+                   "Topics and partitions in the cluster on the active controller "
+                   "(`kafka_controller_topics`, `kafka_controller_partitions`).",
+                   "none", [(f'max(kafka_controller_topics{{{SEL}}} and on (instance) '
+                             f'(kafka_controller_active_controllers{{{SEL}}} == 1))', "topics"),
+                            (f'max(kafka_controller_partitions{{{SEL}}} and on (instance) '
+                             f'(kafka_controller_active_controllers{{{SEL}}} == 1))', "partitions")], w=6, h=5))
+    p.append(panel(l, "timeseries", "Unclean leader elections",
+                   "Leaders elected from outside the ISR (`kafka_controller_unclean_leader_elections_total`). "
+                   "Any: runbook KafkaUncleanLeaderElection.",
+                   "none", [(f"sum(increase(kafka_controller_unclean_leader_elections_total{{{SEL}}}[$__rate_interval]))", "unclean")],
+                   w=6, h=5))
     p.append(row(l, "Traffic"))
     p.append(panel(l, "timeseries", "Requests by API",
                    "Requests per second by Kafka API (`kafka_network_requests_total`).",
@@ -313,6 +337,88 @@ def quorum():
                    "(`kafka_raft_follower_lag{kind=\"observer\"}`, `kafka_raft_follower_last_caught_up_age_seconds{kind=\"observer\"}`).",
                    "none", [(f"max by (replica_id) (kafka_raft_follower_lag{{{observer}}})", "observer {{replica_id}} offsets"),
                             (f"max by (replica_id) (kafka_raft_follower_last_caught_up_age_seconds{{{observer}}})", "observer {{replica_id}} seconds")]))
+    active = f"on (instance) (kafka_controller_active_controllers{{{SEL}}} == 1)"
+    p.append(row(l, "Active controller"))
+    p.append(panel(l, "timeseries", "Active controllers",
+                   "Nodes reporting themselves the active controller (`kafka_controller_active_controllers`), "
+                   "summed: exactly 1 is healthy. 0 for a minute: runbook KRaftNoActiveController; "
+                   "above 1: KRaftMultipleActiveControllers.",
+                   "none", [(f"sum(kafka_controller_active_controllers{{{SEL}}})", "active controllers"),
+                            (f"max by (instance) (kafka_controller_active_controllers{{{SEL}}}) == 1", "active: {{instance}}")]))
+    p.append(panel(l, "timeseries", "New active controllers",
+                   "Times each controller saw a new active controller (`kafka_controller_new_active_controllers_total`); "
+                   "one step per failover.",
+                   "none", [(f"sum by (instance) (increase(kafka_controller_new_active_controllers_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "Brokers by state",
+                   "Registered brokers as the active controller sees them: active, fenced, controlled_shutdown "
+                   "(`kafka_controller_brokers`). Fenced for 5 minutes: runbook KRaftFencedBrokers.",
+                   "none", [(f"max by (state) (kafka_controller_brokers{{{SEL}}} and {active})", "{{state}}")]))
+    p.append(panel(l, "timeseries", "Heartbeat timeouts",
+                   "Brokers fenced because their session timed out (`kafka_controller_broker_heartbeat_timeouts_total`); "
+                   "a controlled shutdown does not count. Runbook KRaftBrokerHeartbeatTimeouts.",
+                   "none", [(f"sum by (instance) (increase(kafka_controller_broker_heartbeat_timeouts_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")]))
+    p.append(panel(l, "heatmap", "Controller event queue wait (heatmap)",
+                   "Time controller requests wait in the event queue (`kafka_controller_event_queue_wait_seconds`).",
+                   "s", [(f"sum by (le) (rate(kafka_controller_event_queue_wait_seconds_bucket{{{SEL}}}[$__rate_interval]))", "{{le}}")],
+                   extra={"options": {"calculate": False, "yAxis": {"unit": "s"}}}))
+    p.append(panel(l, "timeseries", "Controller event queue wait and processing p99",
+                   "99th percentile of queue wait (`kafka_controller_event_queue_wait_seconds`) and of processing time "
+                   "(`kafka_controller_event_processing_seconds`) per controller. Wait above 1 s: runbook KRaftControllerEventQueueSlow.",
+                   "s", [("histogram_quantile(0.99, sum by (le, instance) "
+                          f"(rate(kafka_controller_event_queue_wait_seconds_bucket{{{SEL}}}[$__rate_interval])))", "wait p99 {{instance}}"),
+                         ("histogram_quantile(0.99, sum by (le, instance) "
+                          f"(rate(kafka_controller_event_processing_seconds_bucket{{{SEL}}}[$__rate_interval])))", "processing p99 {{instance}}")]))
+    p.append(panel(l, "heatmap", "Controller event processing (heatmap)",
+                   "Time the controller spends on one event (`kafka_controller_event_processing_seconds`).",
+                   "s", [(f"sum by (le) (rate(kafka_controller_event_processing_seconds_bucket{{{SEL}}}[$__rate_interval]))", "{{le}}")],
+                   extra={"options": {"calculate": False, "yAxis": {"unit": "s"}}}))
+    p.append(row(l, "Metadata log and images"))
+    p.append(panel(l, "timeseries", "Broker metadata lag (offsets)",
+                   "Offsets between the metadata log's high watermark and each broker's metadata cache "
+                   "(`kafka_broker_metadata_lag`). Runbook KRaftMetadataApplyLag.",
+                   "none", [(f"max by (instance) (kafka_broker_metadata_lag{{{SEL}}})", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "Controller metadata lag (offsets)",
+                   "Offsets between the high watermark and the last record each controller replayed "
+                   "(`kafka_controller_metadata_lag`). Runbook KRaftMetadataApplyLag.",
+                   "none", [(f"max by (instance) (kafka_controller_metadata_lag{{{SEL}}})", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "Metadata lag (seconds)",
+                   "Seconds since each node's image last reached the high watermark "
+                   "(`kafka_metadata_last_applied_record_lag_seconds`), and on the quorum leader seconds since each "
+                   "observer last caught up (`kafka_raft_follower_last_caught_up_age_seconds{kind=\"observer\"}`), "
+                   "which keeps working when the node cannot be scraped. Above 30 s for 5 minutes: runbook KRaftMetadataApplyLag.",
+                   "s", [(f"max by (instance) (kafka_metadata_last_applied_record_lag_seconds{{{SEL}}})", "{{instance}}"),
+                         (f"max by (replica_id) (kafka_raft_follower_last_caught_up_age_seconds{{{observer}}})", "leader's view of node {{replica_id}}")]))
+    p.append(panel(l, "timeseries", "Snapshot age",
+                   "Seconds since each node last wrote or loaded a metadata snapshot (`kafka_metadata_snapshot_age_seconds`). "
+                   "Above 2 h while the log grows: runbook KRaftSnapshotStale.",
+                   "s", [(f"max by (instance) (kafka_metadata_snapshot_age_seconds{{{SEL}}})", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "Snapshot offset lag",
+                   "High watermark minus the latest snapshot's offset on each node "
+                   "(`kafka_controller_metadata_snapshot_offset_lag`, `kafka_broker_metadata_snapshot_offset_lag`): "
+                   "records a restart replays. Runbook KRaftSnapshotStale.",
+                   "none", [(f"max by (instance) (kafka_controller_metadata_snapshot_offset_lag{{{SEL}}})", "controller {{instance}}"),
+                            (f"max by (instance) (kafka_broker_metadata_snapshot_offset_lag{{{SEL}}})", "broker {{instance}}")]))
+    p.append(panel(l, "timeseries", "Committed metadata records",
+                   "Metadata records committed per second as each controller sees them "
+                   "(`kafka_controller_metadata_committed_records_total`); NoOpRecords keep it above 0 on an idle cluster.",
+                   "ops", [(f"max by (instance) (rate(kafka_controller_metadata_committed_records_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")]))
+    p.append(panel(l, "heatmap", "Metadata commit latency (heatmap)",
+                   "Active controller: time from handing a request's records to raft to their commit "
+                   "(`kafka_controller_metadata_commit_latency_seconds`).",
+                   "s", [(f"sum by (le) (rate(kafka_controller_metadata_commit_latency_seconds_bucket{{{SEL}}}[$__rate_interval]))", "{{le}}")],
+                   extra={"options": {"calculate": False, "yAxis": {"unit": "s"}}}))
+    p.append(panel(l, "timeseries", "Metadata commit latency p99",
+                   "99th percentile of the active controller's commit latency "
+                   "(`kafka_controller_metadata_commit_latency_seconds`); see KRaftCommitLatencyHigh for the raft layer.",
+                   "s", [("histogram_quantile(0.99, sum by (le) "
+                          f"(rate(kafka_controller_metadata_commit_latency_seconds_bucket{{{SEL}}}[$__rate_interval])))", "p99")]))
+    p.append(panel(l, "timeseries", "Metadata errors",
+                   "Metadata errors per node: controller (`kafka_controller_metadata_errors_total`), apply "
+                   "(`kafka_metadata_apply_errors_total`) and load (`kafka_metadata_load_errors_total`). "
+                   "Any increase: runbook KRaftMetadataErrors.",
+                   "none", [(f"sum by (instance) (increase(kafka_controller_metadata_errors_total{{{SEL}}}[$__rate_interval]))", "controller {{instance}}"),
+                            (f"sum by (instance) (increase(kafka_metadata_apply_errors_total{{{SEL}}}[$__rate_interval]))", "apply {{instance}}"),
+                            (f"sum by (instance) (increase(kafka_metadata_load_errors_total{{{SEL}}}[$__rate_interval]))", "load {{instance}}")]))
     return dashboard("kraftd-quorum", "kraftd / KRaft quorum",
                      "The metadata quorum: leader, voters, elections, commits and replication lag. Open during a controller failover.",
                      p, LINKS)

@@ -114,6 +114,21 @@ fn prometheus_example_config_is_valid() {
     assert!(ok, "{out}");
 }
 
+#[test]
+fn alertmanager_example_config_is_valid() {
+    let out = Command::new(require_tool("amtool"))
+        .args(["check-config", "alerts/alertmanager.example.yml"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "amtool check-config:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 const RUNBOOK_URL_PREFIX: &str = "file:///usr/share/doc/kraftd/runbooks/";
 const SECTIONS: &[&str] = &[
     "## Meaning",
@@ -531,5 +546,61 @@ fn every_documented_kraftd_command_parses() {
             ));
         }
     }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Panel titles quoted after `→` ("Quorum dashboard → "Elections" and "Epoch"") in the
+/// runbooks and docs/dashboards.md, whitespace collapsed because references wrap lines.
+fn referenced_panels() -> Vec<(String, String)> {
+    let mut docs = files("runbooks", ".md");
+    docs.push(root().join("docs/dashboards.md"));
+    let mut out = Vec::new();
+    for path in docs {
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        for (i, _) in text.match_indices('→') {
+            let mut rest = text[i + '→'.len_utf8()..].trim_start();
+            while let Some(quoted) = rest.strip_prefix('"') {
+                let Some((name, after)) = quoted.split_once('"') else {
+                    break;
+                };
+                out.push((file.clone(), name.to_string()));
+                rest = after
+                    .trim_start_matches([',', ' ', '/'])
+                    .trim_start_matches("and ");
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn panels_named_in_runbooks_exist() {
+    let mut titles = BTreeSet::new();
+    for path in files("dashboards", ".json") {
+        let d: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for p in d["panels"].as_array().unwrap() {
+            if let Some(t) = p["title"].as_str() {
+                titles.insert(t.to_string());
+            }
+        }
+    }
+    let refs = referenced_panels();
+    assert!(
+        refs.len() >= 10,
+        "found only {} panel references",
+        refs.len()
+    );
+    // A reference may name a family of panels by its prefix ("Per-voter lag").
+    let problems: Vec<String> = refs
+        .iter()
+        .filter(|(_, name)| !titles.iter().any(|t| t.starts_with(name.as_str())))
+        .map(|(file, name)| format!("{file}: no dashboard panel titled {name:?}"))
+        .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
