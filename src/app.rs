@@ -13,6 +13,7 @@ use crate::broker::api::BrokerContext;
 use crate::broker::controller_channel::ControllerChannel;
 use crate::broker::lifecycle::{self, BrokerLifecycle};
 use crate::broker::metadata_cache::MetadataCache;
+use crate::broker::producer_id_manager::ProducerIdManager;
 use crate::broker::replica_manager::ReplicaManager;
 use crate::controller::quorum_controller::{
     ControllerHandle, ControllerSettings, QuorumController,
@@ -202,6 +203,13 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         None
     };
     let forward = channel("forwarding");
+    let producer_ids = Arc::new(ProducerIdManager::new(
+        config.node_id.0,
+        lifecycle
+            .as_ref()
+            .map_or_else(|| watch::channel(None).1, |l| l.epoch.clone()),
+        channel("producer-ids"),
+    ));
     let static_values = Arc::new(config.static_values.clone());
     let replicas = Arc::new(ReplicaManager::new(config, clock, metrics.clone()));
     if config.roles.broker {
@@ -236,6 +244,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
                     clock,
                     metrics: metrics.broker.clone(),
                     forward: forward.clone(),
+                    producer_ids: producer_ids.clone(),
                     auto_create: config
                         .auto_create_topics_enable
                         .then_some((config.num_partitions, config.default_replication_factor)),
@@ -372,6 +381,7 @@ fn broker_apis() -> api_versions::ApiTable {
         (kafka_protocol::messages::ApiKey::Produce, 3, 12),
         (kafka_protocol::messages::ApiKey::Fetch, 4, 16),
         (kafka_protocol::messages::ApiKey::ListOffsets, 1, 7),
+        (kafka_protocol::messages::ApiKey::InitProducerId, 0, 4),
     ] {
         apis.push(api_versions::ApiRange { key, min, max });
     }

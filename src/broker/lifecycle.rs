@@ -84,6 +84,8 @@ fn advertised_host(l: &ConfigListener) -> String {
 /// Handle of a running lifecycle manager.
 pub struct BrokerLifecycle {
     pub state: watch::Receiver<BrokerState>,
+    /// This broker's epoch once registered (the controller checks it on producer id requests).
+    pub epoch: watch::Receiver<Option<i64>>,
     shutdown_request: Option<oneshot::Sender<oneshot::Sender<()>>>,
 }
 
@@ -124,6 +126,7 @@ impl BrokerLifecycle {
             .with_rack(config.rack.clone().map(StrBytes::from_string))
             .with_log_dirs(directory_ids);
         let (state_tx, state) = watch::channel(BrokerState::Starting);
+        let (epoch_tx, epoch) = watch::channel(None);
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         readiness.not_ready("broker", "not registered with the controller yet");
         let task = LifecycleTask {
@@ -135,11 +138,13 @@ impl BrokerLifecycle {
             readiness,
             state: state_tx,
             epoch: None,
+            epoch_tx,
             want_shut_down: false,
         };
         tokio::spawn(task.run(shutdown_rx, shutdown));
         BrokerLifecycle {
             state,
+            epoch,
             shutdown_request: Some(shutdown_tx),
         }
     }
@@ -167,6 +172,7 @@ struct LifecycleTask {
     readiness: Readiness,
     state: watch::Sender<BrokerState>,
     epoch: Option<i64>,
+    epoch_tx: watch::Sender<Option<i64>>,
     want_shut_down: bool,
 }
 
@@ -291,6 +297,7 @@ impl LifecycleTask {
                 None => {
                     tracing::info!(epoch = resp.broker_epoch, "registered with the controller");
                     self.epoch = Some(resp.broker_epoch);
+                    self.epoch_tx.send_replace(Some(resp.broker_epoch));
                     self.registration.previous_broker_epoch = resp.broker_epoch;
                     self.state.send_replace(BrokerState::Recovery);
                     self.readiness

@@ -8,4 +8,5 @@ pub mod lifecycle;
 pub mod log_manager;
 pub mod metadata_cache;
 pub mod partition;
+pub mod producer_id_manager;
 pub mod replica_manager;

@@ -4,8 +4,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BeginQuorumEpochRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeQuorumRequest, EndQuorumEpochRequest, FetchRequest,
-    FetchSnapshotRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseHeader,
-    VoteRequest,
+    FetchSnapshotRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, ResponseHeader, VoteRequest,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 
@@ -178,6 +178,18 @@ impl Dispatcher {
                     head.api_version,
                     &resp,
                     code,
+                )
+            }
+            ApiKey::InitProducerId if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: InitProducerIdRequest = request::decode_body(head)?;
+                let resp = broker_api::init_producer_id::handle(ctx, &r).await;
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::InitProducerId,
+                    head.api_version,
+                    &resp,
+                    resp.error_code,
                 )
             }
             ApiKey::ListOffsets if self.broker.is_some() => {

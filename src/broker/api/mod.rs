@@ -4,6 +4,7 @@
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -27,6 +28,7 @@ pub struct BrokerContext {
     pub forward: std::sync::Arc<crate::broker::controller_channel::ControllerChannel>,
     /// `auto.create.topics.enable` with `num.partitions` and `default.replication.factor`.
     pub auto_create: Option<(i32, i16)>,
+    pub producer_ids: std::sync::Arc<crate::broker::producer_id_manager::ProducerIdManager>,
 }
 
 /// The endpoint of `broker` on `listener`, if it registered one.
