@@ -91,6 +91,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Topics(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let out = runtime.block_on(cli::topics::run(&args))?;
+            print!("{out}");
+            Ok(())
+        }
         Command::Metadata(MetadataCommand::Dump { path }) => {
             let errors = cli::metadata_dump::dump_to(&path, &mut std::io::stdout().lock())?;
             anyhow::ensure!(

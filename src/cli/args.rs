@@ -37,6 +37,8 @@ pub enum Command {
     Storage(StorageCommand),
     /// Describe the KRaft metadata quorum (as `kafka-metadata-quorum`).
     MetadataQuorum(MetadataQuorumArgs),
+    /// Create, list, describe, alter and delete topics (as `kafka-topics`).
+    Topics(TopicsArgs),
     /// Inspect the metadata log offline: dump.
     #[command(subcommand)]
     Metadata(MetadataCommand),
@@ -118,4 +120,60 @@ pub enum StorageCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["create", "list", "describe", "delete", "alter"])))]
+pub struct TopicsArgs {
+    /// Broker endpoints (host:port,...).
+    #[arg(long, required = true)]
+    pub bootstrap_server: String,
+    /// Create a topic.
+    #[arg(long)]
+    pub create: bool,
+    /// List topic names.
+    #[arg(long)]
+    pub list: bool,
+    /// Describe topics and their partitions.
+    #[arg(long)]
+    pub describe: bool,
+    /// Delete a topic.
+    #[arg(long)]
+    pub delete: bool,
+    /// Add partitions to a topic (with --partitions).
+    #[arg(long)]
+    pub alter: bool,
+    /// The topic (required for --create, --delete and --alter).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Partition count (--create: default `num.partitions`; --alter: the new total).
+    #[arg(long)]
+    pub partitions: Option<i32>,
+    /// Replication factor (default `default.replication.factor`).
+    #[arg(long)]
+    pub replication_factor: Option<i16>,
+    /// Manual assignment: brokers of partition 0, 1, … as `1:2,2:3`.
+    #[arg(long)]
+    pub replica_assignment: Option<String>,
+    /// A topic config `key=value` (repeatable).
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub configs: Vec<String>,
+    /// --create succeeds when the topic exists.
+    #[arg(long)]
+    pub if_not_exists: bool,
+    /// --delete/--alter succeed when the topic does not exist.
+    #[arg(long)]
+    pub if_exists: bool,
+    /// --describe: only partitions whose ISR is smaller than their replica set.
+    #[arg(long)]
+    pub under_replicated_partitions: bool,
+    /// --describe: only partitions without a leader.
+    #[arg(long)]
+    pub unavailable_partitions: bool,
+    /// --list/--describe: leave out internal topics.
+    #[arg(long)]
+    pub exclude_internal: bool,
+    /// Request timeout in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub timeout_ms: u64,
 }

@@ -5,3 +5,4 @@ pub mod dev;
 pub mod metadata_dump;
 pub mod metadata_quorum;
 pub mod storage;
+pub mod topics;
