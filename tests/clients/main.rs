@@ -169,3 +169,20 @@ fn auto_creation_follows_the_broker_setting() {
     let (_, out, _) = kcat(&["-b", &b, "-L"], None);
     assert!(!out.contains("\"nope\""), "{out}");
 }
+
+#[test]
+fn python_clients_round_trip_every_codec_and_acks_level() {
+    let Some(python) = python() else { return };
+    let (_dir, node, ports) = start("");
+    let b = ports.broker_addr().to_string();
+    let (ok, out, err) = run_python(
+        &python,
+        "roundtrip.py",
+        &["--bootstrap", &b, "--topic", "rt"],
+    );
+    assert!(
+        ok && out.starts_with("ok "),
+        "{out}\n{err}\n{}",
+        node.log_text()
+    );
+}

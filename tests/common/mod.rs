@@ -398,3 +398,40 @@ pub fn promtool_check_metrics(body: &str) -> Result<(), String> {
         Err(format!("exit {:?}: {text}", out.status))
     }
 }
+
+/// The Python of the venv with the real Kafka clients (`KRAFTD_PYTHON`, set by
+/// `./scripts/test`), or `None` with the reason printed when it is missing.
+pub fn python() -> Option<PathBuf> {
+    match std::env::var_os("KRAFTD_PYTHON").map(PathBuf::from) {
+        Some(p) if p.is_file() => Some(p),
+        _ => {
+            let default = std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/kraftd/venv/bin/python"))
+                .filter(|p| p.is_file());
+            if default.is_none() {
+                eprintln!(
+                    "skipping the Python client checks: run ./scripts/test (it creates the venv and sets KRAFTD_PYTHON)"
+                );
+            }
+            default
+        }
+    }
+}
+
+/// Runs `tests/clients/<script>` with the venv's Python; returns (success, stdout, stderr).
+pub fn run_python(python: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let out = Command::new(python)
+        .arg(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -297,9 +297,62 @@ fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_d
             assert!(body.contains(m), "node {} lacks {m}", n.id);
         }
     }
-    create_topic(&b0, "orders", 6, 3);
+    // A real client's admin API creates the topic when the venv is there (./scripts/test).
+    let created_by_client = python().map(|py| {
+        let (ok, out, err) = run_python(
+            &py,
+            "admin_topics.py",
+            &[
+                "--bootstrap",
+                &b0,
+                "--topic",
+                "orders",
+                "--partitions",
+                "6",
+                "--replication-factor",
+                "3",
+            ],
+        );
+        assert!(ok, "confluent-kafka create_topics: {out}{err}");
+        out
+    });
+    if created_by_client.is_none() {
+        create_topic(&b0, "orders", 6, 3);
+    }
     let all: Vec<&Node> = c.brokers.iter().collect();
     let before = agreed_layout(&all, "orders", START, |l| l.len() == 6);
+    if let Some(json) = created_by_client {
+        for (p, (leader, replicas, isr)) in &before {
+            let want = format!(
+                "\"{p}\": {{\"leader\": {leader}, \"replicas\": {replicas:?}, \"isrs\": {isr:?}}}"
+            );
+            assert!(json.contains(&want), "client view {json} lacks {want}");
+        }
+    }
+    // `kraftd topics --describe` shows the same leaders and ISR.
+    let (status, out, err) = run_kraftd(&[
+        "topics",
+        "--bootstrap-server",
+        &c.brokers[2].addr(),
+        "--describe",
+        "--topic",
+        "orders",
+    ]);
+    assert!(status.success(), "{out}{err}");
+    for (p, (leader, replicas, isr)) in &before {
+        let join = |v: &[i32]| {
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let want = format!(
+            "Partition: {p}\tLeader: {leader}\tReplicas: {}\tIsr: {}",
+            join(replicas),
+            join(isr)
+        );
+        assert!(out.contains(&want), "{out} lacks {want}");
+    }
     for (p, (leader, replicas, isr)) in &before {
         assert_eq!(replicas.len(), 3, "partition {p}");
         assert_eq!(
