@@ -6,3 +6,4 @@ pub mod controller_channel;
 pub mod forwarding;
 pub mod lifecycle;
 pub mod metadata_cache;
+pub mod producer_state;
