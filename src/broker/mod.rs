@@ -6,4 +6,5 @@ pub mod controller_channel;
 pub mod forwarding;
 pub mod lifecycle;
 pub mod metadata_cache;
+pub mod produce_validation;
 pub mod producer_state;
