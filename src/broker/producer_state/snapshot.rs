@@ -11,7 +11,7 @@
 //! Only each producer's last batch is stored, so after a restart duplicates of its older cached
 //! batches are no longer recognised (as in Kafka).
 //!
-//! This is the only part of the producer state that does IO.
+//! This is the only part of the producer state that does IO ([`recover`] also reads the log).
 
 use std::fs;
 use std::io::Write;
@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use super::{
     BatchMetadata, NO_SEQUENCE, ProducerStateEntry, ProducerStateManager, decrement_sequence,
 };
+use crate::log::{Log, LogError, RecordBatch};
 
 pub const SNAPSHOT_SUFFIX: &str = ".snapshot";
 pub const SNAPSHOT_VERSION: i16 = 1;
@@ -33,6 +34,8 @@ pub enum SnapshotError {
     /// The file is unreadable as a snapshot; the caller rebuilds the state from the log.
     #[error("corrupt producer snapshot {}: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error("reading the log to rebuild producer state: {0}")]
+    Log(#[from] LogError),
     #[error("I/O error on producer snapshot {}: {cause}", path.display())]
     Io {
         path: PathBuf,
@@ -214,6 +217,41 @@ pub fn load_latest(
         }
     }
     Ok(None)
+}
+
+/// Rebuilds a partition's producer state when its log is opened: the latest readable snapshot
+/// in `dir` within (log start, log end] (as Kafka, snapshots at or below the log start are not
+/// used), then the log's batches from there to the log end, then expiration at `now_ms`.
+/// Snapshots above the log end (left by a truncation) are deleted.
+pub fn recover(
+    dir: &Path,
+    log: &Log,
+    now_ms: i64,
+    expiration_ms: i64,
+) -> Result<ProducerStateManager, SnapshotError> {
+    let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    delete_snapshots_above(dir, end)?;
+    let mut state = match load_latest(dir, end, now_ms, expiration_ms)? {
+        Some(s) if s.map_end_offset() > start => s,
+        _ => ProducerStateManager::new(start),
+    };
+    let mut offset = state.map_end_offset();
+    while offset < end {
+        let Some(bytes) = log.read(offset, 1 << 20, end, true)? else {
+            break;
+        };
+        let batches = RecordBatch::split_all(bytes)?;
+        let Some(last) = batches.last() else { break };
+        let next = last.next_offset();
+        state.load_from_batches(&batches);
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    state.update_map_end_offset(end);
+    state.remove_expired_producers(now_ms, expiration_ms);
+    Ok(state)
 }
 
 /// Deletes snapshots above `offset` (after the log was truncated to end at `offset`).

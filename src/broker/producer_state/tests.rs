@@ -478,3 +478,65 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn recover_from_snapshot_and_log() {
+    use crate::log::{Log, LogConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let mut live = ProducerStateManager::new(0);
+    let append = |log: &mut Log, live: &mut ProducerStateManager, pid, seq, count| {
+        let raw = encoded(pid, 0, seq, count, 0).into_bytes();
+        let info = log.append_as_leader(raw.clone(), 0, 0, false).unwrap();
+        let b = RecordBatch::parse(raw).unwrap();
+        live.update(
+            &BatchInfo::from_batch(&b),
+            info.first_offset,
+            info.last_offset,
+            NO_TIMESTAMP,
+        );
+    };
+    append(&mut log, &mut live, 1, 0, 2);
+    append(&mut log, &mut live, 2, 0, 1);
+    snapshot::write_snapshot(dir.path(), &live).unwrap();
+    append(&mut log, &mut live, 1, 2, 3);
+    append(&mut log, &mut live, 2, 1, 1);
+
+    let recovered = snapshot::recover(dir.path(), &log, 0, i64::MAX).unwrap();
+    assert_eq!(recovered.map_end_offset(), 7);
+    // The snapshot keeps one batch per producer, so compare what matters: the latest batch.
+    for pid in [1, 2] {
+        let (r, l) = (recovered.entry(pid).unwrap(), live.entry(pid).unwrap());
+        assert_eq!(r.batches.back(), l.batches.back());
+        assert_eq!(r.producer_epoch, l.producer_epoch);
+    }
+    assert_eq!(
+        recovered.check(&batch(1, 0, 5, 1)),
+        Ok(CheckOutcome::Append)
+    );
+    assert!(matches!(
+        recovered.check(&batch(1, 0, 2, 3)),
+        Ok(CheckOutcome::Duplicate {
+            first_offset: 3,
+            last_offset: 5,
+            ..
+        })
+    ));
+    // Without any snapshot the whole log is replayed and matches the live state exactly.
+    for (_, p) in snapshot::list_snapshots(dir.path()).unwrap() {
+        std::fs::remove_file(p).unwrap();
+    }
+    assert_eq!(
+        snapshot::recover(dir.path(), &log, 0, i64::MAX).unwrap(),
+        live
+    );
+    // A snapshot above the log end (left by a truncation) is deleted, not used.
+    let mut ahead = live.clone();
+    ahead.update_map_end_offset(50);
+    snapshot::write_snapshot(dir.path(), &ahead).unwrap();
+    assert_eq!(
+        snapshot::recover(dir.path(), &log, 0, i64::MAX).unwrap(),
+        live
+    );
+    assert!(snapshot::list_snapshots(dir.path()).unwrap().is_empty());
+}
