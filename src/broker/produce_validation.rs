@@ -4,11 +4,12 @@
 //! Kafka's order:
 //! 1. `acks` must be -1, 0 or 1 (`INVALID_REQUIRED_ACKS`);
 //! 2. exactly one complete batch, of magic 2 (`INVALID_RECORD`, as Kafka's Produce request
-//!    validation answers; a length field below the header size or an unknown magic is
-//!    `CORRUPT_MESSAGE`); zstd needs Produce v7+ (`UNSUPPORTED_COMPRESSION_TYPE`); incomplete
-//!    bytes after the batch are dropped, as Kafka trims them;
-//! 3. base offset 0 (`INVALID_RECORD`), size ≤ `max.message.bytes` (`MESSAGE_TOO_LARGE`), CRC
-//!    (`CORRUPT_MESSAGE`), size ≤ `segment.bytes` (`RECORD_LIST_TOO_LARGE`);
+//!    validation answers for v3+, older magics included; a length field below the smallest
+//!    legacy message is `CORRUPT_MESSAGE`); zstd needs Produce v7+
+//!    (`UNSUPPORTED_COMPRESSION_TYPE`); incomplete bytes after the batch are dropped, as Kafka
+//!    trims them;
+//! 3. base offset 0 (`INVALID_RECORD`), size ≤ `max.message.bytes` (`MESSAGE_TOO_LARGE`, per
+//!    batch), header size and CRC (`CORRUPT_MESSAGE`);
 //! 4. the batch header: record count > 0 and equal to `lastOffsetDelta + 1`, no control batch,
 //!    a producer id needs a sequence ≥ 0 (`INVALID_RECORD`);
 //! 5. every record, decompressed with the batch's codec: well formed, exactly `recordCount`
@@ -17,7 +18,8 @@
 //!    [now - `message.timestamp.before.max.ms`, now + `message.timestamp.after.max.ms`]
 //!    unless it is -1; a producer may not set the LogAppendTime flag (`INVALID_TIMESTAMP`).
 //!    Record errors are collected for the whole batch (Produce v8+ reports them per record);
-//!    any timestamp error makes the partition error `INVALID_TIMESTAMP`.
+//!    any timestamp error makes the partition error `INVALID_TIMESTAMP`;
+//! 6. the append must fit in a segment: size ≤ `segment.bytes` (`RECORD_LIST_TOO_LARGE`).
 //!
 //! The batch is stored as sent, never recompressed. Its header is rewritten (CRC recomputed)
 //! only where Kafka rewrites it too: on LogAppendTime topics (flag set, max timestamp = now),
@@ -72,8 +74,9 @@ pub struct ValidationContext {
 }
 
 impl ValidationContext {
-    /// Kafka's topic defaults (CreateTime, 1 MiB + overhead batches, 1 GiB segments, no
-    /// timestamp bounds, not compacted) for a Produce request of `api_version` with `acks`.
+    /// Kafka 4's topic defaults (CreateTime, `max.message.bytes` 1048588, 1 GiB segments, no
+    /// bound on past timestamps, at most one hour in the future, not compacted) for a Produce
+    /// request of `api_version` with `acks`.
     pub fn with_defaults(api_version: i16, acks: i16, now_ms: i64) -> ValidationContext {
         ValidationContext {
             api_version,
@@ -82,7 +85,7 @@ impl ValidationContext {
             max_message_bytes: 1_048_588,
             segment_bytes: 1 << 30,
             timestamp_before_max_ms: i64::MAX,
-            timestamp_after_max_ms: i64::MAX,
+            timestamp_after_max_ms: 3_600_000,
             compacted: false,
             now_ms,
         }
@@ -261,18 +264,12 @@ pub fn validate(
     let Some(size) = complete_batch_size(&records)? else {
         return Err(ValidationError::NoBatch(version));
     };
+    // Kafka reads any magic other than 2 as a legacy batch, which Produce v3+ refuses.
     let magic = records[MAGIC_OFFSET] as i8;
-    if !(0..=2).contains(&magic) {
-        return Err(ValidationError::Corrupt(format!("invalid magic {magic}")));
-    }
     if magic != 2 {
         return Err(ValidationError::NotMagicV2 { version, magic });
     }
-    if size < HEADER_SIZE {
-        return Err(ValidationError::Corrupt(format!(
-            "record batch size {size} is smaller than the minimum allowed overhead {HEADER_SIZE}"
-        )));
-    }
+    // A complete batch has at least 26 bytes, so the attributes are there.
     let attributes = i16::from_be_bytes([records[21], records[22]]);
     let compression = match attributes & ATTR_COMPRESSION {
         0 => Compression::None,
@@ -305,17 +302,22 @@ pub fn validate(
             max: ctx.max_message_bytes,
         });
     }
+    if size < HEADER_SIZE {
+        return Err(ValidationError::Corrupt(format!(
+            "record batch size {size} is smaller than the minimum allowed overhead {HEADER_SIZE}"
+        )));
+    }
     let batch = RecordBatch::parse(raw).map_err(|e| match e {
         LogError::InvalidRecord(m) => ValidationError::InvalidBatch(m),
         other => ValidationError::Corrupt(other.to_string()),
     })?;
+    let validated = validate_batch(batch, compression, ctx)?;
     if size > ctx.segment_bytes {
         return Err(ValidationError::RecordListTooLarge {
             size,
             max: ctx.segment_bytes,
         });
     }
-    let validated = validate_batch(batch, compression, ctx)?;
     Ok(ValidatedBatches {
         record_count: validated.record_count as u64,
         bytes: validated.batch.size() as u64,

@@ -13,14 +13,20 @@
 //! - an epoch lower than the producer's is refused with `INVALID_PRODUCER_EPOCH` (what Kafka
 //!   answers to Produce since 2.7, `PRODUCER_FENCED` is for transactional APIs);
 //! - a higher epoch (a bump, KIP-360) must start at sequence 0, else
-//!   `OUT_OF_ORDER_SEQUENCE_NUMBER`. Epochs are compared as signed 16-bit values: they never wrap
-//!   at a partition because the coordinator hands out a new producer id instead of an epoch past
-//!   `i16::MAX - 1`;
+//!   `OUT_OF_ORDER_SEQUENCE_NUMBER`; any sequence is accepted only while the producer has no
+//!   epoch yet (-1). Epochs are compared as signed 16-bit values and never wrap at a partition:
+//!   an idempotent Java producer bumps its own epoch up to `i16::MAX` and then asks for a new
+//!   producer id, and the transaction coordinator does the same past `i16::MAX - 1`;
 //! - the same epoch must continue the last sequence: `first == last + 1`, or `first == 0` after
 //!   `i32::MAX` (sequences wrap); a producer known with no cached batch must start at 0;
 //! - an unknown producer id is accepted with any sequence. Since Kafka 2.5 (KIP-360) the broker
 //!   never answers `UNKNOWN_PRODUCER_ID` to Produce: when retention or DeleteRecords removed the
 //!   producer's last batches, its state is gone and its next batch starts a new entry.
+//!
+//! The produce path calls, in Kafka's order: `produce_validation::validate` (records are
+//! validated before duplicates are looked for), [`ProducerStateManager::check`], the log append,
+//! then [`ProducerStateManager::update`]. Transactional batches are recorded like idempotent
+//! ones; transaction state (ongoing transactions, markers) is not kept yet.
 //!
 //! Pure: no IO and no clock (times are arguments). Snapshot files are in [`snapshot`].
 
@@ -200,8 +206,9 @@ impl ProducerStateEntry {
 pub enum CheckOutcome {
     /// Append the batch, then call [`ProducerStateManager::update`].
     Append,
-    /// A resend of an appended batch: answer with these offsets (and `timestamp` as the log
-    /// append time on LogAppendTime topics) and append nothing.
+    /// A resend of an appended batch: answer with these offsets and append nothing. Kafka
+    /// answers `timestamp` (the original batch's stored max timestamp) as the response's
+    /// `log_append_time_ms`, on CreateTime topics too.
     Duplicate {
         first_offset: i64,
         last_offset: i64,

@@ -198,13 +198,22 @@ fn batch_level_rules_table() {
             E::CorruptMessage,
         ),
         (
+            "v2 batch shorter than its header",
+            Bytes::from({
+                let mut b = good[..32].to_vec();
+                b[8..12].copy_from_slice(&20i32.to_be_bytes());
+                b
+            }),
+            E::CorruptMessage,
+        ),
+        (
             "corrupt CRC",
             edit(&|b| *b.last_mut().unwrap() ^= 1),
             E::CorruptMessage,
         ),
         ("magic 1", edit(&|b| b[16] = 1), E::InvalidRecord),
         ("magic 0", edit(&|b| b[16] = 0), E::InvalidRecord),
-        ("unknown magic", edit(&|b| b[16] = 7), E::CorruptMessage),
+        ("unknown magic", edit(&|b| b[16] = 7), E::InvalidRecord),
         (
             "two batches",
             Bytes::from([good.clone(), good.clone()].concat()),
@@ -338,6 +347,12 @@ fn timestamps() {
     assert_eq!(e.error(), ResponseError::InvalidTimestamp);
     let idx: Vec<i32> = e.record_errors().iter().map(|r| r.batch_index).collect();
     assert_eq!(idx, vec![1, 2]);
+    // Kafka 4's defaults: any past timestamp, at most one hour ahead.
+    assert!(validate(at(&[0, NOW + 3_600_000]), &ctx()).is_ok());
+    assert_eq!(
+        err(at(&[NOW + 3_600_001]), &ctx()),
+        ResponseError::InvalidTimestamp
+    );
     // -1 (no timestamp) is never out of range.
     let v = validate(at(&[-1, -1]), &c).unwrap();
     assert_eq!(
