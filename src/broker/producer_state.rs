@@ -45,6 +45,9 @@ pub const NO_PRODUCER_ID: i64 = -1;
 pub const NO_PRODUCER_EPOCH: i16 = -1;
 pub const NO_SEQUENCE: i32 = -1;
 pub const NO_TIMESTAMP: i64 = -1;
+/// Kafka's default `producer.id.expiration.ms` (one day), the idle time after which a
+/// producer's state is dropped.
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 /// How many batches per producer are remembered for duplicate detection (the Java producer
 /// keeps at most 5 requests in flight per connection with idempotence).
 pub const NUM_BATCHES_TO_RETAIN: usize = 5;

@@ -412,3 +412,120 @@ fn malformed_records_inside_a_valid_crc() {
         ResponseError::InvalidRecord
     );
 }
+
+/// The produce path as the broker runs it: validate, check, append, update; a resend is
+/// answered with the original offsets and not appended again.
+#[test]
+fn validate_check_append_update_with_a_resend() {
+    use crate::broker::producer_state::{CheckOutcome, ProducerStateManager};
+    use crate::log::{Log, LogConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let mut state = ProducerStateManager::new(0);
+    let mut produce = |sent: Bytes| -> (i64, i64) {
+        let v = validate(sent, &ctx()).unwrap();
+        let b = &v.batches[0];
+        let info = b.batch_info();
+        match state.check(&info).unwrap() {
+            CheckOutcome::Duplicate {
+                first_offset,
+                last_offset,
+                ..
+            } => (first_offset, last_offset),
+            CheckOutcome::Append => {
+                let a = log
+                    .append_as_leader(b.batch.bytes().clone(), 0, NOW, false)
+                    .unwrap();
+                state.update(&info, a.first_offset, a.last_offset, v.log_append_time);
+                (a.first_offset, a.last_offset)
+            }
+        }
+    };
+    let first = encode(&records(3), Compression::Zstd);
+    assert_eq!(produce(first.clone()), (0, 2));
+    assert_eq!(produce(first), (0, 2));
+    let next: Vec<Record> = (0..2)
+        .map(|i| {
+            let mut r = record(i, Some(b"k"), NOW);
+            r.sequence = 10 + i as i32;
+            r
+        })
+        .collect();
+    assert_eq!(produce(encode(&next, Compression::Lz4)), (3, 4));
+    assert_eq!(log.log_end_offset(), 5);
+}
+
+/// Key, value, timestamp offset from now, headers.
+type ArbRecord = (
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    i64,
+    Vec<(String, Option<Vec<u8>>)>,
+);
+
+fn arb_record() -> impl Strategy<Value = ArbRecord> {
+    (
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+        -5_000i64..5_000,
+        proptest::collection::vec(
+            (
+                "[a-z]{0,8}",
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..10)),
+            ),
+            0..3,
+        ),
+    )
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn any_well_formed_batch_passes_unchanged(
+        recs in proptest::collection::vec(arb_record(), 1..20),
+        codec in 0usize..5,
+    ) {
+        let compression = [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ][codec];
+        let records: Vec<Record> = recs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v, dt, hs))| {
+                let mut r = record(i as i64, None, NOW + dt);
+                r.key = k.clone().map(Bytes::from);
+                r.value = v.clone().map(Bytes::from);
+                r.headers = hs
+                    .iter()
+                    .map(|(hk, hv)| (kafka_protocol::protocol::StrBytes::from_string(hk.clone()), hv.clone().map(Bytes::from)))
+                    .collect();
+                r
+            })
+            .collect();
+        let sent = encode(&records, compression);
+        let v = validate(sent.clone(), &ctx()).unwrap();
+        let b = &v.batches[0];
+        prop_assert_eq!(b.batch.bytes(), &sent);
+        prop_assert_eq!(b.record_count as usize, records.len());
+        let max = records.iter().map(|r| r.timestamp).max().unwrap();
+        let first_at_max = records.iter().position(|r| r.timestamp == max).unwrap();
+        prop_assert_eq!(b.max_timestamp, max);
+        prop_assert_eq!(b.offset_delta_of_max_timestamp as usize, first_at_max);
+        let mut c = ctx();
+        c.compacted = true;
+        let keyless = records.iter().position(|r| r.key.is_none());
+        match validate(sent, &c) {
+            Ok(_) => prop_assert!(keyless.is_none()),
+            Err(e) => {
+                prop_assert_eq!(e.error(), ResponseError::InvalidRecord);
+                prop_assert_eq!(e.record_errors()[0].batch_index as usize, keyless.unwrap());
+            }
+        }
+    }
+}
