@@ -146,17 +146,13 @@ pub struct RecordError {
 pub enum ValidationError {
     #[error("invalid required acks {0}: must be -1, 0 or 1")]
     InvalidRequiredAcks(i16),
-    #[error("Produce requests with version {0} must have at least one record batch per partition")]
+    #[error("no complete record batch for the partition (Produce v{0})")]
     NoBatch(i16),
-    #[error(
-        "Produce requests with version {version} are only allowed to contain record batches with magic version 2 (got {magic})"
-    )]
+    #[error("record batch magic {magic} is not 2, the only format of Produce v{version}")]
     NotMagicV2 { version: i16, magic: i8 },
-    #[error(
-        "Produce requests with version {0} are only allowed to contain exactly one record batch per partition"
-    )]
+    #[error("more than one record batch for the partition (Produce v{0} carries exactly one)")]
     NotOneBatch(i16),
-    #[error("Produce requests with version {0} are not allowed to use ZStandard compression")]
+    #[error("zstd-compressed records need Produce v7 or later (got v{0})")]
     ZstdBeforeV7(i16),
     #[error("corrupt record batch: {0}")]
     Corrupt(String),
@@ -175,7 +171,7 @@ pub enum ValidationError {
 
 fn records_message(errors: &[RecordError], invalid_timestamp: bool) -> String {
     if invalid_timestamp {
-        "One or more records have been rejected due to invalid timestamp".to_string()
+        "records refused: a timestamp is outside the accepted range".to_string()
     } else {
         let shown: Vec<String> = errors
             .iter()
@@ -183,7 +179,7 @@ fn records_message(errors: &[RecordError], invalid_timestamp: bool) -> String {
             .map(|e| format!("record {}: {}", e.batch_index, e.message))
             .collect();
         format!(
-            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+            "{} records refused (first three: [{}])",
             errors.len(),
             shown.join(", ")
         )
@@ -242,7 +238,7 @@ fn complete_batch_size(buf: &[u8]) -> Result<Option<usize>, ValidationError> {
     // The smallest legacy message (magic 0) is 14 bytes after the offset and length.
     if len < 14 {
         return Err(ValidationError::Corrupt(format!(
-            "record size {len} is less than the minimum record overhead (14)"
+            "batch length field {len} is below the 14-byte minimum"
         )));
     }
     let size = LOG_OVERHEAD + len as usize;
@@ -304,7 +300,7 @@ pub fn validate(
     }
     if size < HEADER_SIZE {
         return Err(ValidationError::Corrupt(format!(
-            "record batch size {size} is smaller than the minimum allowed overhead {HEADER_SIZE}"
+            "batch of {size} bytes is shorter than the {HEADER_SIZE}-byte v2 header"
         )));
     }
     let batch = RecordBatch::parse(raw).map_err(|e| match e {
@@ -367,7 +363,7 @@ fn validate_batch(
         if ctx.compacted && !r.has_key {
             errors.push(RecordError {
                 batch_index,
-                message: "Compacted topic cannot accept message without key".into(),
+                message: "a record on a compacted topic needs a key".into(),
             });
             continue;
         }
@@ -380,7 +376,7 @@ fn validate_batch(
                 errors.push(RecordError {
                     batch_index,
                     message: format!(
-                        "Timestamp {} of message with offset {i} is out of range. The timestamp should be within [{}, {}]",
+                        "timestamp {} of record {i} is outside [{}, {}]",
                         r.timestamp,
                         ctx.now_ms.saturating_sub(ctx.timestamp_before_max_ms),
                         ctx.now_ms.saturating_add(ctx.timestamp_after_max_ms)
@@ -391,7 +387,7 @@ fn validate_batch(
             invalid_timestamp = true;
             errors.push(RecordError {
                 batch_index,
-                message: "Invalid timestamp type in message. Producer should not set timestamp type to LogAppendTime.".into(),
+                message: "producers may not set the LogAppendTime timestamp type".into(),
             });
         }
     }
@@ -510,7 +506,7 @@ fn read_record(
     expected_delta: i32,
     base_timestamp: i64,
 ) -> Result<ScannedRecord, String> {
-    let bad = || "Found invalid record structure".to_string();
+    let bad = || "malformed record".to_string();
     let mut buf = body;
     let (_attributes, rest) = buf.split_first().ok_or_else(bad)?;
     buf = rest;
@@ -570,7 +566,7 @@ fn scan_records(data: &[u8], count: i32, base_timestamp: i64) -> Result<Scan, Va
     }
     if !buf.is_empty() {
         return Err(invalid(format!(
-            "incorrect declared batch size: {} bytes of records remain after {count} records",
+            "{} bytes left after the {count} declared records",
             buf.len()
         )));
     }

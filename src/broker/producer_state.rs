@@ -221,16 +221,14 @@ pub enum CheckOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProducerStateError {
-    #[error(
-        "epoch {epoch} of producer {producer_id} is older than its current epoch {current_epoch}"
-    )]
+    #[error("producer {producer_id} sent epoch {epoch}, older than its epoch {current_epoch}")]
     InvalidProducerEpoch {
         producer_id: i64,
         epoch: i16,
         current_epoch: i16,
     },
     #[error(
-        "invalid sequence number {first_seq} for new epoch {epoch} of producer {producer_id} (current epoch {current_epoch}): a new epoch starts at 0"
+        "producer {producer_id} moved from epoch {current_epoch} to {epoch} with sequence {first_seq}; a new epoch starts at sequence 0"
     )]
     NewEpochNotAtZero {
         producer_id: i64,
@@ -238,9 +236,7 @@ pub enum ProducerStateError {
         current_epoch: i16,
         first_seq: i32,
     },
-    #[error(
-        "out of order sequence number for producer {producer_id} epoch {epoch}: {first_seq} (incoming), {last_seq} (current end sequence number)"
-    )]
+    #[error("producer {producer_id} (epoch {epoch}) sent sequence {first_seq} after {last_seq}")]
     OutOfOrderSequence {
         producer_id: i64,
         epoch: i16,
