@@ -24,8 +24,11 @@
 //! The batch is stored as sent, never recompressed. Its header is rewritten (CRC recomputed)
 //! only where Kafka rewrites it too: on LogAppendTime topics (flag set, max timestamp = now),
 //! and on CreateTime topics when the header's max timestamp or timestamp type disagrees with
-//! the records. One difference: Kafka rebuilds a compressed batch whose inner offsets are not
-//! 0..n-1 (old clients); this broker refuses it instead, so that it never recompresses.
+//! the records. Stricter than Kafka on inner offsets: Kafka rebuilds (recompresses) a
+//! compressed batch whose offset deltas are not 0..n-1 and does not look at them in an
+//! uncompressed one; this broker refuses both with `INVALID_RECORD`, so that it never
+//! recompresses and every stored record's offset is its batch's base offset plus its delta.
+//! Compressed records are decompressed whole in memory to be checked (no size cap yet).
 //!
 //! Pure: `now_ms` comes from the caller.
 
@@ -336,18 +339,18 @@ fn validate_batch(
     let count = batch.record_count();
     if count <= 0 {
         return Err(ValidationError::InvalidBatch(format!(
-            "invalid reported count for record batch: {count}"
+            "record count {count} is not positive"
         )));
     }
     // `RecordBatch::parse` checked lastOffsetDelta == count - 1 for a positive count.
     if batch.is_control() {
         return Err(ValidationError::InvalidBatch(
-            "clients are not allowed to write control records".into(),
+            "control batches are written by the broker, never by producers".into(),
         ));
     }
     if batch.producer_id() >= 0 && base_sequence < 0 {
         return Err(ValidationError::InvalidBatch(format!(
-            "invalid sequence number {base_sequence} in record batch with producer id {}",
+            "producer {} sent a batch without a valid base sequence ({base_sequence})",
             batch.producer_id()
         )));
     }
