@@ -382,6 +382,14 @@ fn broker_apis() -> api_versions::ApiTable {
         (kafka_protocol::messages::ApiKey::Fetch, 4, 16),
         (kafka_protocol::messages::ApiKey::ListOffsets, 1, 7),
         (kafka_protocol::messages::ApiKey::InitProducerId, 0, 4),
+        (kafka_protocol::messages::ApiKey::OffsetForLeaderEpoch, 2, 4),
+        (kafka_protocol::messages::ApiKey::DeleteRecords, 0, 2),
+        (kafka_protocol::messages::ApiKey::DescribeLogDirs, 1, 4),
+        (
+            kafka_protocol::messages::ApiKey::DescribeTopicPartitions,
+            0,
+            0,
+        ),
     ] {
         apis.push(api_versions::ApiRange { key, min, max });
     }

@@ -10,6 +10,11 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::broker::produce_validation::{self, TimestampType, ValidationContext, ValidationError};
+use crate::broker::producer_state::{
+    CheckOutcome, DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateError, ProducerStateManager,
+    snapshot,
+};
 use crate::log::{Log, LogConfig, LogError};
 use crate::metadata::partition_registration::PartitionRegistration;
 
@@ -26,6 +31,11 @@ pub struct PartitionSettings {
     pub flush_messages: u64,
     /// `flush.ms`: fsync data older than this (checked by the replica manager's timer).
     pub flush_interval: Option<Duration>,
+    /// `cleanup.policy` contains `compact` (every record needs a key).
+    pub compacted: bool,
+    /// `message.timestamp.before.max.ms` / `message.timestamp.after.max.ms`.
+    pub timestamp_before_max_ms: i64,
+    pub timestamp_after_max_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +46,10 @@ pub enum PartitionError {
     NotEnoughReplicas { isr: usize, min: i32 },
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error("{}", .0.message())]
+    Invalid(ValidationError),
+    #[error(transparent)]
+    Producer(#[from] ProducerStateError),
 }
 
 /// The offsets of an accepted append.
@@ -47,6 +61,8 @@ pub struct AppendResult {
     pub log_append_time: i64,
     pub log_start_offset: i64,
     pub records: u64,
+    /// A retry of a batch already in the log (idempotent producer): nothing was appended.
+    pub duplicate: bool,
 }
 
 /// What a read returns besides the records.
@@ -68,6 +84,10 @@ struct Inner {
     settings: PartitionSettings,
     unflushed_records: u64,
     oldest_unflushed: Option<Instant>,
+    producers: ProducerStateManager,
+    /// The producer state changed since the last snapshot.
+    producers_dirty: bool,
+    last_producer_snapshot: Instant,
 }
 
 pub struct Partition {
@@ -89,6 +109,14 @@ impl Partition {
         settings: PartitionSettings,
     ) -> Partition {
         let (hwm, _) = watch::channel(0);
+        let now = crate::clock::Clock::new().wall_ms();
+        let producers = snapshot::recover(log.dir(), &log, now, DEFAULT_PRODUCER_ID_EXPIRATION_MS)
+            .unwrap_or_else(|e| {
+                tracing::warn!(%topic, partition = index, error = %e, "producer state rebuilt from the whole log");
+                let mut m = ProducerStateManager::new(log.log_start_offset());
+                let _ = read_all_batches(&log, &mut m);
+                m
+            });
         Partition {
             topic: topic.to_string(),
             index,
@@ -104,6 +132,9 @@ impl Partition {
                 settings,
                 unflushed_records: 0,
                 oldest_unflushed: None,
+                producers,
+                producers_dirty: false,
+                last_producer_snapshot: Instant::now(),
             }),
             hwm,
         }
@@ -162,28 +193,87 @@ impl Partition {
         self.hwm.subscribe()
     }
 
-    /// Appends validated batches as the leader. `acks_all` checks min.insync.replicas first.
+    /// Validates and appends a producer's batch as the leader; an idempotent producer's
+    /// retry of a batch already in the log gets the original offsets and appends nothing.
+    /// `acks_all` checks min.insync.replicas first.
     pub fn append_as_leader(
         &self,
         records: Bytes,
-        acks_all: bool,
+        acks: i16,
+        api_version: i16,
         now_ms: i64,
     ) -> Result<AppendResult, PartitionError> {
         let mut s = self.lock();
         if !s.is_leader {
             return Err(PartitionError::NotLeader);
         }
-        if acks_all && (s.isr.len() as i32) < s.settings.min_insync_replicas {
+        let ctx = ValidationContext {
+            api_version,
+            acks,
+            timestamp_type: if s.settings.log_append_time {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
+            max_message_bytes: s.settings.log.max_batch_bytes,
+            segment_bytes: s.settings.log.segment_bytes as usize,
+            timestamp_before_max_ms: s.settings.timestamp_before_max_ms,
+            timestamp_after_max_ms: s.settings.timestamp_after_max_ms,
+            compacted: s.settings.compacted,
+            now_ms,
+        };
+        let validated =
+            produce_validation::validate(records, &ctx).map_err(PartitionError::Invalid)?;
+        if acks == -1 && (s.isr.len() as i32) < s.settings.min_insync_replicas {
             return Err(PartitionError::NotEnoughReplicas {
                 isr: s.isr.len(),
                 min: s.settings.min_insync_replicas,
             });
         }
+        let infos: Vec<_> = validated.batches.iter().map(|b| b.batch_info()).collect();
+        for info in &infos {
+            if let CheckOutcome::Duplicate {
+                first_offset,
+                last_offset,
+                timestamp,
+            } = s.producers.check(info)?
+            {
+                return Ok(AppendResult {
+                    base_offset: first_offset,
+                    last_offset,
+                    log_append_time: if s.settings.log_append_time {
+                        timestamp
+                    } else {
+                        -1
+                    },
+                    log_start_offset: s.log.log_start_offset(),
+                    records: 0,
+                    duplicate: true,
+                });
+            }
+        }
+        let mut bytes = bytes::BytesMut::new();
+        for b in &validated.batches {
+            bytes.extend_from_slice(b.batch.bytes());
+        }
         let epoch = s.leader_epoch;
         let log_append_time = s.settings.log_append_time;
         let info = s
             .log
-            .append_as_leader(records, epoch, now_ms, log_append_time)?;
+            .append_as_leader(bytes.freeze(), epoch, now_ms, log_append_time)?;
+        // One batch per request (Produce v3+), so the batch's offsets are the append's.
+        for bi in &infos {
+            if bi.has_producer_id() {
+                s.producers.update(
+                    bi,
+                    info.first_offset,
+                    info.last_offset,
+                    validated.log_append_time,
+                );
+                s.producers_dirty = true;
+            }
+        }
+        s.producers.update_map_end_offset(info.last_offset + 1);
         let count = (info.last_offset - info.first_offset + 1) as u64;
         s.unflushed_records += count;
         s.oldest_unflushed.get_or_insert_with(Instant::now);
@@ -196,9 +286,10 @@ impl Partition {
         let result = AppendResult {
             base_offset: info.first_offset,
             last_offset: info.last_offset,
-            log_append_time: if log_append_time { now_ms } else { -1 },
+            log_append_time: validated.log_append_time,
             log_start_offset: s.log.log_start_offset(),
             records: count,
+            duplicate: false,
         };
         let hwm = s.high_watermark;
         drop(s);
@@ -271,13 +362,49 @@ impl Partition {
         if retention {
             s.log.apply_retention(now_ms)?;
         }
+        if s.producers_dirty && s.last_producer_snapshot.elapsed() >= PRODUCER_SNAPSHOT_INTERVAL {
+            Self::snapshot_producers(&mut s);
+        }
         Ok(())
+    }
+
+    fn snapshot_producers(s: &mut Inner) {
+        s.producers.update_map_end_offset(s.log.log_end_offset());
+        match snapshot::write_snapshot(s.log.dir(), &s.producers) {
+            Ok(_) => {
+                s.producers_dirty = false;
+                s.last_producer_snapshot = Instant::now();
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot write the producer state snapshot"),
+        }
     }
 
     /// Flushes and closes the log (shutdown).
     pub fn close(&self) -> Result<(), LogError> {
         let mut s = self.lock();
         s.log.flush()?;
+        Self::snapshot_producers(&mut s);
         Ok(())
     }
+}
+
+/// How often a changed producer state is written to a snapshot (and always on shutdown), so a
+/// restart replays at most this much of the log.
+const PRODUCER_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Rebuilds producer state from every batch of the log (no usable snapshot).
+fn read_all_batches(log: &Log, m: &mut ProducerStateManager) -> Result<(), LogError> {
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    while offset < end {
+        let Some(bytes) = log.read(offset, 1 << 20, end, true)? else {
+            break;
+        };
+        let batches = crate::log::RecordBatch::split_all(bytes)?;
+        let Some(last) = batches.last() else { break };
+        offset = last.next_offset();
+        m.load_from_batches(batches.iter());
+    }
+    m.update_map_end_offset(end);
+    Ok(())
 }

@@ -103,6 +103,11 @@ impl ReplicaManager {
             flush_before_ack: self.flush_before_ack,
             flush_messages: num("flush.messages").max(1) as u64,
             flush_interval: ms("flush.ms"),
+            compacted: value("cleanup.policy")
+                .split(',')
+                .any(|p| p.trim() == "compact"),
+            timestamp_before_max_ms: num("message.timestamp.before.max.ms"),
+            timestamp_after_max_ms: num("message.timestamp.after.max.ms"),
         }
     }
 

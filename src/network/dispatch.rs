@@ -2,9 +2,10 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, BeginQuorumEpochRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, DescribeQuorumRequest, EndQuorumEpochRequest, FetchRequest,
-    FetchSnapshotRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
+    ApiKey, ApiVersionsRequest, BeginQuorumEpochRequest, DeleteRecordsRequest,
+    DescribeClusterRequest, DescribeConfigsRequest, DescribeLogDirsRequest, DescribeQuorumRequest,
+    DescribeTopicPartitionsRequest, EndQuorumEpochRequest, FetchRequest, FetchSnapshotRequest,
+    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest,
     ProduceRequest, ResponseHeader, VoteRequest,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
@@ -175,6 +176,66 @@ impl Dispatcher {
                 encode(
                     head.header.correlation_id,
                     ApiKey::Fetch,
+                    head.api_version,
+                    &resp,
+                    code,
+                )
+            }
+            ApiKey::OffsetForLeaderEpoch if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: OffsetForLeaderEpochRequest = request::decode_body(head)?;
+                let resp = broker_api::offset_for_leader_epoch::handle(ctx, &r);
+                let code = first_error(
+                    resp.topics
+                        .iter()
+                        .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+                );
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::OffsetForLeaderEpoch,
+                    head.api_version,
+                    &resp,
+                    code,
+                )
+            }
+            ApiKey::DeleteRecords if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: DeleteRecordsRequest = request::decode_body(head)?;
+                let resp = broker_api::delete_records::handle(ctx, &r);
+                let code = first_error(
+                    resp.topics
+                        .iter()
+                        .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+                );
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::DeleteRecords,
+                    head.api_version,
+                    &resp,
+                    code,
+                )
+            }
+            ApiKey::DescribeLogDirs if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: DescribeLogDirsRequest = request::decode_body(head)?;
+                let resp = broker_api::describe_log_dirs::handle(ctx, &r, head.api_version);
+                let code = first_error(resp.results.iter().map(|d| d.error_code));
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::DescribeLogDirs,
+                    head.api_version,
+                    &resp,
+                    code,
+                )
+            }
+            ApiKey::DescribeTopicPartitions if self.broker.is_some() => {
+                let ctx = self.broker.as_ref().expect("checked");
+                let r: DescribeTopicPartitionsRequest = request::decode_body(head)?;
+                let resp = broker_api::describe_topic_partitions::handle(ctx, &r);
+                let code = first_error(resp.topics.iter().map(|t| t.error_code));
+                encode(
+                    head.header.correlation_id,
+                    ApiKey::DescribeTopicPartitions,
                     head.api_version,
                     &resp,
                     code,
@@ -385,4 +446,9 @@ pub(crate) fn encode<M: Encodable + HeaderVersion>(
         frame: frame.freeze(),
         error_code,
     })
+}
+
+/// The first non-zero error code (for metrics).
+fn first_error(mut codes: impl Iterator<Item = i16>) -> i16 {
+    codes.find(|c| *c != 0).unwrap_or(0)
 }

@@ -134,9 +134,13 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
                     }
                     parts.push(d);
                 }
-                Err(PartitionError::NotEnoughReplicas { .. }) => parts.push(partition_error(
+                Err(
+                    PartitionError::NotEnoughReplicas { .. }
+                    | PartitionError::Invalid(_)
+                    | PartitionError::Producer(_),
+                ) => parts.push(partition_error(
                     p.partition,
-                    ResponseError::NotEnoughReplicas,
+                    ResponseError::UnknownServerError,
                 )),
             }
         }

@@ -1,12 +1,16 @@
 //! The client-facing APIs a broker answers itself, one file per Kafka API, all reading the
 //! broker's metadata cache.
 
+pub mod delete_records;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 
 use crate::broker::metadata_cache::MetadataCache;

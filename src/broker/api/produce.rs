@@ -33,11 +33,12 @@ pub async fn handle(
     r: &ProduceRequest,
     version: i16,
 ) -> Option<ProduceResponse> {
-    handle_inner(ctx, r).await.map(|mut resp| {
+    handle_inner(ctx, r, version).await.map(|mut resp| {
         for t in &mut resp.responses {
             for p in &mut t.partition_responses {
                 if version < 8 {
                     p.error_message = None;
+                    p.record_errors.clear();
                 }
                 if version < 5 {
                     p.log_start_offset = -1;
@@ -48,7 +49,11 @@ pub async fn handle(
     })
 }
 
-async fn handle_inner(ctx: &BrokerContext, r: &ProduceRequest) -> Option<ProduceResponse> {
+async fn handle_inner(
+    ctx: &BrokerContext,
+    r: &ProduceRequest,
+    api_version: i16,
+) -> Option<ProduceResponse> {
     let acks = r.acks;
     if !matches!(acks, -1..=1) {
         let responses = r
@@ -129,10 +134,12 @@ async fn handle_inner(ctx: &BrokerContext, r: &ProduceRequest) -> Option<Produce
             };
             let bytes = records.len() as u64;
             let p2 = partition.clone();
-            let appended =
-                tokio::task::spawn_blocking(move || p2.append_as_leader(records, acks == -1, now))
-                    .await
-                    .unwrap_or(Err(PartitionError::NotLeader));
+            let version = api_version;
+            let appended = tokio::task::spawn_blocking(move || {
+                p2.append_as_leader(records, acks, version, now)
+            })
+            .await
+            .unwrap_or(Err(PartitionError::NotLeader));
             match appended {
                 Ok(a) => {
                     ctx.metrics
@@ -162,6 +169,26 @@ async fn handle_inner(ctx: &BrokerContext, r: &ProduceRequest) -> Option<Produce
                         ResponseError::NotEnoughReplicas,
                         Some(e.to_string()),
                     ),
+                    wait_for: None,
+                }),
+                Err(PartitionError::Invalid(e)) => {
+                    let mut resp = error(p.index, e.error(), Some(e.message()));
+                    resp.record_errors = e
+                        .record_errors()
+                        .iter()
+                        .map(|r| {
+                            kafka_protocol::messages::produce_response::BatchIndexAndErrorMessage::default()
+                                .with_batch_index(r.batch_index)
+                                .with_batch_index_error_message(Some(StrBytes::from_string(r.message.clone())))
+                        })
+                        .collect();
+                    parts.push(Pending {
+                        response: resp,
+                        wait_for: None,
+                    });
+                }
+                Err(PartitionError::Producer(e)) => parts.push(Pending {
+                    response: error(p.index, e.error(), Some(e.to_string())),
                     wait_for: None,
                 }),
                 Err(PartitionError::Log(e)) => {

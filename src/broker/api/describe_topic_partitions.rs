@@ -1,0 +1,108 @@
+//! DescribeTopicPartitions (API 75, KIP-966): topics and their partitions from the image,
+//! paginated by `response_partition_limit` with a cursor (topic name, partition).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::BrokerContext;
+
+pub fn handle(
+    ctx: &BrokerContext,
+    r: &DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
+    let image = ctx.cache.image();
+    let mut names: Vec<String> = if r.topics.is_empty() {
+        image.topics.by_name.keys().cloned().collect()
+    } else {
+        r.topics.iter().map(|t| t.name.0.to_string()).collect()
+    };
+    names.sort();
+    names.dedup();
+    let (start_topic, start_partition) = match &r.cursor {
+        Some(c) => (Some(c.topic_name.0.to_string()), c.partition_index),
+        None => (None, 0),
+    };
+    let limit = if r.response_partition_limit > 0 {
+        r.response_partition_limit as usize
+    } else {
+        2000
+    };
+    let live = |b: &i32| image.cluster.brokers.get(b).is_some_and(|x| !x.fenced);
+    let mut budget = limit;
+    let mut topics = Vec::new();
+    let mut next_cursor = None;
+    for name in names {
+        if start_topic.as_ref().is_some_and(|s| name < *s) {
+            continue;
+        }
+        let Some(t) = image.topics.get_by_name(&name) else {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                    .with_name(Some(TopicName(StrBytes::from_string(name))))
+                    .with_topic_authorized_operations(i32::MIN),
+            );
+            continue;
+        };
+        let first = if start_topic.as_deref() == Some(name.as_str()) {
+            start_partition
+        } else {
+            0
+        };
+        let mut partitions = Vec::new();
+        for (id, p) in t.partitions.range(first..) {
+            if budget == 0 {
+                next_cursor = Some(
+                    Cursor::default()
+                        .with_topic_name(TopicName(StrBytes::from_string(name.clone())))
+                        .with_partition_index(*id),
+                );
+                break;
+            }
+            budget -= 1;
+            let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+            partitions.push(
+                DescribeTopicPartitionsResponsePartition::default()
+                    .with_error_code(if p.has_leader() {
+                        0
+                    } else {
+                        ResponseError::LeaderNotAvailable.code()
+                    })
+                    .with_partition_index(*id)
+                    .with_leader_id(BrokerId(p.leader))
+                    .with_leader_epoch(p.leader_epoch)
+                    .with_replica_nodes(ids(&p.replicas))
+                    .with_isr_nodes(ids(&p.isr))
+                    .with_eligible_leader_replicas(Some(ids(&p.elr)))
+                    .with_last_known_elr(Some(ids(&p.last_known_elr)))
+                    .with_offline_replicas(
+                        p.replicas
+                            .iter()
+                            .filter(|b| !live(b))
+                            .map(|b| BrokerId(*b))
+                            .collect(),
+                    ),
+            );
+        }
+        topics.push(
+            DescribeTopicPartitionsResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name))))
+                .with_topic_id(t.id)
+                .with_is_internal(false)
+                .with_partitions(partitions)
+                .with_topic_authorized_operations(i32::MIN),
+        );
+        if next_cursor.is_some() {
+            break;
+        }
+    }
+    DescribeTopicPartitionsResponse::default()
+        .with_topics(topics)
+        .with_next_cursor(next_cursor)
+}

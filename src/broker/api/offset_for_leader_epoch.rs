@@ -1,0 +1,55 @@
+//! OffsetForLeaderEpoch (API 23): the end offset of a leader epoch in the partition leader's
+//! log (the first offset of the next larger epoch, or the log end for the current one), used
+//! by consumers to detect truncation after an unclean leader change.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use super::BrokerContext;
+
+pub fn handle(
+    ctx: &BrokerContext,
+    r: &OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.topic.0.to_string();
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let out = EpochEndOffset::default()
+                        .with_partition(p.partition)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
+                    let Some(partition) = ctx.replicas.get(&name, p.partition) else {
+                        return out.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let current = partition.leader_epoch();
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != current {
+                        let e = if p.current_leader_epoch < current {
+                            ResponseError::FencedLeaderEpoch
+                        } else {
+                            ResponseError::UnknownLeaderEpoch
+                        };
+                        return out.with_error_code(e.code());
+                    }
+                    match partition.with_log(|log, _| log.end_offset_for_epoch(p.leader_epoch)) {
+                        Ok(Some((epoch, end))) => out.with_leader_epoch(epoch).with_end_offset(end),
+                        Ok(None) => out,
+                        Err(_) => out.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                    }
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}
