@@ -304,6 +304,10 @@ impl LifecycleTask {
                         .not_ready("broker", "fenced: catching up with the metadata log");
                     true
                 }
+                Some(ResponseError::NotController) => {
+                    tracing::debug!("the quorum leader is not an active controller yet; retrying");
+                    true
+                }
                 Some(e) => {
                     tracing::warn!(error = %e, "broker registration refused");
                     self.readiness

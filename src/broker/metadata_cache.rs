@@ -41,6 +41,18 @@ impl MetadataCache {
             .await;
     }
 
+    /// Waits up to `timeout` for the first published image; `false` if none came.
+    pub async fn wait_ready(&self, timeout: std::time::Duration) -> bool {
+        if self.is_ready() {
+            return true;
+        }
+        let mut rx = self.state.clone();
+        matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|s| s.ready)).await,
+            Ok(Ok(_))
+        )
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<MetadataState> {
         self.state.clone()
     }

@@ -41,6 +41,8 @@ struct Session {
     fenced: bool,
     /// Offset of the last record written when it entered controlled shutdown.
     controlled_shutdown_offset: Option<i64>,
+    /// The broker shut down, or was fenced before this controller saw it heartbeat.
+    ended: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,17 +69,20 @@ impl BrokerHeartbeatManager {
                         metadata_offset: -1,
                         fenced: b.fenced,
                         controlled_shutdown_offset: None,
+                        ended: b.fenced,
                     },
                 )
             })
             .collect();
     }
 
-    /// Whether `broker` heartbeated within `timeout_ms`.
+    /// Whether `broker` holds a live session: heartbeated within `timeout_ms` and not shut
+    /// down. A registration that was already fenced when this controller became active has
+    /// no session until it heartbeats again.
     pub fn is_session_alive(&self, broker: i32, now_ms: u64, timeout_ms: u64) -> bool {
         self.sessions
             .get(&broker)
-            .is_some_and(|s| now_ms.saturating_sub(s.last_contact_ms) < timeout_ms)
+            .is_some_and(|s| !s.ended && now_ms.saturating_sub(s.last_contact_ms) < timeout_ms)
     }
 
     /// A (new incarnation of a) broker registered; it starts fenced.
@@ -89,6 +94,7 @@ impl BrokerHeartbeatManager {
                 metadata_offset: -1,
                 fenced: true,
                 controlled_shutdown_offset: None,
+                ended: false,
             },
         );
     }
@@ -104,8 +110,10 @@ impl BrokerHeartbeatManager {
             metadata_offset,
             fenced: true,
             controlled_shutdown_offset: None,
+            ended: false,
         });
         s.last_contact_ms = now_ms;
+        s.ended = false;
         s.metadata_offset = s.metadata_offset.max(metadata_offset);
     }
 
@@ -192,6 +200,7 @@ impl BrokerHeartbeatManager {
         };
         if let Some(s) = self.sessions.get_mut(&broker) {
             s.fenced = matches!(next, S::Fenced | S::ShutdownNow);
+            s.ended = next == S::ShutdownNow;
         }
         (
             next,

@@ -74,11 +74,16 @@ pub fn register_broker(
                 BrokerRegistrationResponse::default().with_broker_epoch(existing.epoch),
             );
         }
-        if heartbeats.is_session_alive(
-            id,
-            ctx.now_ms,
-            ctx.settings.session_timeout.as_millis() as u64,
-        ) {
+        // This controller's own node id re-registering is this process restarted (a second
+        // process could not hold the same storage), so no other incarnation is alive.
+        let own_restart = id == ctx.settings.node_id;
+        if !own_restart
+            && heartbeats.is_session_alive(
+                id,
+                ctx.now_ms,
+                ctx.settings.session_timeout.as_millis() as u64,
+            )
+        {
             tracing::warn!(
                 broker = id,
                 "registration refused: another incarnation of this broker is alive"

@@ -227,6 +227,10 @@ fn heartbeats_unfence_a_caught_up_broker_and_controlled_shutdown_ends_in_shutdow
         (0, true, true, true)
     );
     assert!(h.image.cluster.brokers[&4].fenced);
+    // A broker that shut down cleanly may come back as a new incarnation at once.
+    let (code, new_epoch) = h.register(4, 2);
+    assert_eq!(code, 0);
+    assert!(new_epoch > epoch);
 }
 
 #[test]

@@ -109,6 +109,16 @@ impl Dispatcher {
 
     /// Handles one request whose header has been parsed and checked against the table.
     pub async fn handle(&self, head: &RequestHead) -> Result<EncodedResponse, RequestError> {
+        // A broker answers clients only from an image that has caught up with the metadata
+        // log (as Kafka enables request processing only after its initial catch-up): an empty
+        // image would tell them that their topics do not exist.
+        if let Some(ctx) = &self.broker
+            && head.api_key != ApiKey::ApiVersions
+        {
+            ctx.cache
+                .wait_ready(std::time::Duration::from_secs(30))
+                .await;
+        }
         match head.api_key {
             ApiKey::ApiVersions => {
                 // Decoding checks the body is well-formed even though no field changes the answer.

@@ -108,11 +108,14 @@ pub fn decode_body<T: Decodable>(head: &RequestHead) -> Result<T, RequestError> 
         }
     })?;
     if body.has_remaining() {
-        return Err(RequestError::Malformed {
-            api: head.api_key,
+        // Kafka ignores bytes after a request body, and some clients send them (librdkafka
+        // 2.x adds fields to Metadata v12 that the schema does not have).
+        tracing::debug!(
+            api = ?head.api_key,
             version,
-            reason: format!("{} trailing bytes after the body", body.remaining()),
-        });
+            trailing = body.remaining(),
+            "ignoring trailing bytes after a request body"
+        );
     }
     Ok(decoded)
 }

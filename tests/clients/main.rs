@@ -18,26 +18,40 @@ fn start(extra: &str) -> (tempfile::TempDir, Kraftd, NodePorts) {
     let ports = NodePorts::allocate();
     let text = format!("{}{extra}", combined_config(dir.path(), 1, ports));
     let config = write_config(dir.path(), &text);
-    let (_, id, _) = run_kraftd(&["storage", "random-uuid"]);
-    let (status, out, err) = run_kraftd(&[
-        "storage",
-        "format",
-        "-t",
-        id.trim(),
-        "-c",
-        config.to_str().unwrap(),
-    ]);
-    assert!(status.success(), "{out}{err}");
+    let node = launch(dir.path(), &config, ports, true);
+    (dir, node, ports)
+}
+
+/// Starts (and on `format`, first formats) the node of `config`, waiting until it is ready.
+fn launch(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    ports: NodePorts,
+    format: bool,
+) -> Kraftd {
+    if format {
+        let (_, id, _) = run_kraftd(&["storage", "random-uuid"]);
+        let (status, out, err) = run_kraftd(&[
+            "storage",
+            "format",
+            "-t",
+            id.trim(),
+            "-c",
+            config.to_str().unwrap(),
+        ]);
+        assert!(status.success(), "{out}{err}");
+    }
+    let n = std::fs::read_dir(dir).unwrap().count();
     let mut node = Kraftd::spawn(
         &["server", "-c", config.to_str().unwrap()],
-        dir.path().join("kraftd.log"),
+        dir.join(format!("kraftd-{n}.log")),
         &[],
     );
     node.wait_healthy(ports.http_addr(), START);
     wait_for(START, "the broker ready", || {
         matches!(http_get(ports.http_addr(), "/readyz"), Ok((200, _))).then_some(())
     });
-    (dir, node, ports)
+    node
 }
 
 fn kcat(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
@@ -185,4 +199,124 @@ fn python_clients_round_trip_every_codec_and_acks_level() {
         "{out}\n{err}\n{}",
         node.log_text()
     );
+}
+
+#[test]
+fn python_admin_oversize_and_timestamp_lookups() {
+    let Some(python) = python() else { return };
+    let (_dir, node, ports) = start("");
+    let b = ports.broker_addr().to_string();
+    for (cmd, topic) in [("admin", "adm"), ("oversize", "big"), ("times", "ts")] {
+        let (ok, out, err) = run_python(
+            &python,
+            "suite.py",
+            &[cmd, "--bootstrap", &b, "--topic", topic],
+        );
+        assert!(
+            ok && out.starts_with("ok"),
+            "{cmd}: {out}\n{err}\n{}",
+            node.log_text()
+        );
+    }
+}
+
+/// Messages the broker has accepted so far (from its metrics).
+fn messages_in(ports: NodePorts, topic: &str) -> u64 {
+    let (_, body) = http_get(ports.http_addr(), "/metrics").unwrap_or_default();
+    let prefix = format!("kafka_server_topic_messages_in_total{{topic=\"{topic}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// The idempotent producer keeps writing while the broker restarts (`signal`); afterwards every
+/// acknowledged record is present exactly once and in order.
+fn idempotent_producer_survives_a_restart(signal: i32) {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ports = NodePorts::allocate();
+    let text = format!(
+        "{}kraftd.log.flush.before.ack=true\n",
+        combined_config(dir.path(), 1, ports)
+    );
+    let config = write_config(dir.path(), &text);
+    let mut node = launch(dir.path(), &config, ports, true);
+    let b = ports.broker_addr().to_string();
+    let stop = dir.path().join("stop");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/suite.py");
+    let producer = std::process::Command::new(&python)
+        .arg(&script)
+        .args([
+            "produce",
+            "--bootstrap",
+            &b,
+            "--topic",
+            "idem",
+            "--stop",
+            stop.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct KillOnDrop(Option<std::process::Child>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if let Some(c) = &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut producer = KillOnDrop(Some(producer));
+    wait_for(START, "the producer under way", || {
+        (messages_in(ports, "idem") >= 2000).then_some(())
+    });
+    node.signal(signal);
+    node.wait_exit(Duration::from_secs(30));
+    let mut node = launch(dir.path(), &config, ports, false);
+    wait_for(START, "the producer writing again", || {
+        (messages_in(ports, "idem") >= 2000).then_some(())
+    });
+    std::fs::write(&stop, b"").unwrap();
+    let out = producer.0.take().unwrap().wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "producer: {stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        node.log_text()
+    );
+    let acked: u64 = stdout.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(acked >= 4000, "{stdout}");
+    let (ok, vout, verr) = run_python(
+        &python,
+        "suite.py",
+        &[
+            "verify",
+            "--bootstrap",
+            &b,
+            "--topic",
+            "idem",
+            "--count",
+            &acked.to_string(),
+        ],
+    );
+    assert!(ok, "verify: {vout}\n{verr}");
+    println!(
+        "signal {signal}: {acked} acknowledged records, all present once and in order ({vout})"
+    );
+    node.signal(libc::SIGTERM);
+    node.wait_exit(Duration::from_secs(30));
+}
+
+#[test]
+fn idempotent_producer_loses_and_duplicates_nothing_across_a_sigterm_restart() {
+    idempotent_producer_survives_a_restart(libc::SIGTERM);
+}
+
+#[test]
+fn idempotent_producer_loses_and_duplicates_nothing_across_a_sigkill_restart() {
+    idempotent_producer_survives_a_restart(libc::SIGKILL);
 }
