@@ -27,7 +27,8 @@ pub type RawConfig = BTreeMap<String, RawValue>;
 /// Maps an environment variable name to a key: strip `KRAFTD_`, lower-case, `_` → `.`.
 pub fn env_var_to_key(var: &str) -> Option<String> {
     let rest = var.strip_prefix(ENV_PREFIX)?;
-    if rest.is_empty() {
+    // KRAFTD_TEST_* are test hooks (fault injection), never configuration keys.
+    if rest.is_empty() || rest.starts_with("TEST_") {
         return None;
     }
     Some(rest.to_ascii_lowercase().replace('_', "."))

@@ -150,15 +150,66 @@ def verify(args):
     print(f"ok {len(seen)}")
 
 
+def spread(args):
+    a = AdminClient({"bootstrap.servers": args.bootstrap})
+    a.create_topics([NewTopic(args.topic, 6, 1)])[args.topic].result(30)
+    return spread_records(args)
+
+
+def spread_records(args):
+    """Keyed records over every partition of a topic whose leaders are spread over brokers:
+    each key lands in one partition and is read back in order; every record exactly once."""
+    p = Producer({"bootstrap.servers": args.bootstrap, "acks": "all", "linger.ms": 5,
+                  "enable.idempotence": True})
+    n = args.count or 3000
+    keys = [f"key-{k}" for k in range(30)]
+    for i in range(n):
+        k = keys[i % len(keys)]
+        p.produce(args.topic, key=k.encode(), value=f"{k}:{i}".encode())
+        if i % 500 == 0:
+            p.poll(0)
+    if p.flush(60) != 0:
+        fail("records left unacknowledged")
+    md = p.list_topics(args.topic, timeout=10).topics[args.topic]
+    leaders = {pid: part.leader for pid, part in md.partitions.items()}
+    c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "x", "enable.auto.commit": False})
+    c.assign([TopicPartition(args.topic, pid, 0) for pid in md.partitions])
+    seen = {}
+    partition_of = {}
+    got = 0
+    idle = time.time()
+    while got < n:
+        m = c.poll(1)
+        if m is None:
+            if time.time() - idle > 20:
+                fail(f"stalled at {got} of {n}")
+            continue
+        idle = time.time()
+        if m.error():
+            fail(f"consume error: {m.error()}")
+        k, i = m.value().decode().split(":")
+        if partition_of.setdefault(k, m.partition()) != m.partition():
+            fail(f"key {k} in two partitions")
+        seen.setdefault(k, []).append(int(i))
+        got += 1
+    for k, ids in seen.items():
+        if ids != sorted(ids) or len(ids) != len(set(ids)):
+            fail(f"key {k} out of order or duplicated")
+    if sum(len(v) for v in seen.values()) != n:
+        fail("wrong count")
+    print(f"ok {n} leaders={sorted(set(leaders.values()))}")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["admin", "oversize", "times", "produce", "verify"])
+    ap.add_argument("command", choices=["admin", "oversize", "times", "produce", "verify", "spread"])
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--stop")
     ap.add_argument("--count", type=int, default=0)
     args = ap.parse_args()
-    {"admin": admin, "oversize": oversize, "times": times, "produce": produce, "verify": verify}[args.command](args)
+    {"admin": admin, "oversize": oversize, "times": times, "produce": produce, "verify": verify,
+     "spread": spread}[args.command](args)
 
 
 if __name__ == "__main__":

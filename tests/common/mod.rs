@@ -13,12 +13,28 @@ pub fn kraftd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_kraftd")
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that is free now and that nothing else in this process was given. Ports
+/// come from below the kernel's ephemeral range (32768+), so outgoing connections of other
+/// processes never take them between this call and the server's bind; a per-process counter
+/// starting at a pid-derived offset keeps parallel tests and test binaries apart.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral loopback port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(2_654_435_761)) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN)
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
@@ -150,7 +166,12 @@ impl Kraftd {
     pub fn spawn(args: &[&str], log: PathBuf, envs: &[(&str, &str)]) -> Kraftd {
         let out = std::fs::File::create(&log).expect("create log file");
         let err = out.try_clone().expect("clone log file");
-        let child = Command::new(kraftd_bin())
+        let mut cmd = Command::new(kraftd_bin());
+        // The test command's own KRAFTD_* settings are not server configuration.
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("KRAFTD_")) {
+            cmd.env_remove(k);
+        }
+        let child = cmd
             .args(args)
             .env_remove("NOTIFY_SOCKET")
             .env("RUST_LOG", "info")

@@ -533,3 +533,79 @@ fn broker_metadata_lag_grows_while_a_broker_stops_applying_and_returns_to_zero()
     });
     let _ = Path::new("");
 }
+
+#[test]
+fn real_clients_follow_partition_leaders_across_three_brokers() {
+    let c = cluster("", &[]);
+    let b0 = c.brokers[0].addr();
+    let (status, out, err) = run_kraftd(&[
+        "topics",
+        "--bootstrap-server",
+        &b0,
+        "--create",
+        "--topic",
+        "spread",
+        "--partitions",
+        "6",
+        "--replication-factor",
+        "1",
+    ]);
+    assert!(status.success(), "{out}{err}");
+    let all: Vec<&Node> = c.brokers.iter().collect();
+    let l = agreed_layout(&all, "spread", START, |l| l.len() == 6);
+    let leaders: std::collections::BTreeSet<i32> = l.values().map(|(x, _, _)| *x).collect();
+    assert_eq!(
+        leaders.len(),
+        3,
+        "RF=1 partitions spread over the brokers: {l:?}"
+    );
+    // kcat bootstrapped from one broker produces to and consumes from every leader.
+    let kcat = require_tool("kcat");
+    let input: String = (0..600).map(|i| format!("k{}\tv{i}\n", i % 17)).collect();
+    let mut p = std::process::Command::new(&kcat)
+        .args([
+            "-b", &b0, "-P", "-t", "spread", "-K", "\t", "-X", "acks=all",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    p.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    assert!(p.wait().unwrap().success());
+    let out = std::process::Command::new(&kcat)
+        .args([
+            "-b",
+            &c.brokers[1].addr(),
+            "-C",
+            "-t",
+            "spread",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%p %k %s\n",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 600, "{text}");
+    let partitions: std::collections::BTreeSet<&str> =
+        text.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(partitions.len() > 1, "keys spread over partitions");
+    if let Some(py) = python() {
+        let (ok, out, err) = run_python(
+            &py,
+            "suite.py",
+            &[
+                "spread",
+                "--bootstrap",
+                &b0,
+                "--topic",
+                "spread2",
+                "--count",
+                "3000",
+            ],
+        );
+        assert!(ok, "{out}{err}");
+    }
+}
