@@ -79,6 +79,8 @@ struct Inner {
     leader: i32,
     leader_epoch: i32,
     isr: Vec<i32>,
+    /// Size of the replica set.
+    replicas: usize,
     is_leader: bool,
     high_watermark: i64,
     settings: PartitionSettings,
@@ -127,6 +129,7 @@ impl Partition {
                 leader: -1,
                 leader_epoch: -1,
                 isr: Vec::new(),
+                replicas: 0,
                 is_leader: false,
                 high_watermark: 0,
                 settings,
@@ -151,6 +154,7 @@ impl Partition {
         s.leader = reg.leader;
         s.leader_epoch = reg.leader_epoch;
         s.isr = reg.isr.clone();
+        s.replicas = reg.replicas.len();
         s.is_leader = reg.leader == self.node_id;
         s.settings = settings;
         if s.is_leader && !was_leader {
@@ -174,6 +178,12 @@ impl Partition {
         s.high_watermark = s
             .high_watermark
             .clamp(s.log.log_start_offset(), s.log.log_end_offset());
+    }
+
+    /// (leads, under-replicated: leads with an ISR smaller than the replica set).
+    pub fn leadership(&self) -> (bool, bool) {
+        let s = self.lock();
+        (s.is_leader, s.is_leader && s.isr.len() < s.replicas)
     }
 
     pub fn is_leader(&self) -> bool {

@@ -239,12 +239,20 @@ impl ReplicaManager {
 
     fn report_sizes(&self) {
         let mut per_topic: BTreeMap<String, (u64, usize)> = BTreeMap::new();
+        let (mut total, mut leaders, mut under) = (0, 0, 0);
         for p in self.partitions() {
+            let (leads, urp) = p.leadership();
+            total += 1;
+            leaders += i64::from(leads);
+            under += i64::from(urp);
             let (bytes, segments) = p.size();
             let e = per_topic.entry(p.topic.clone()).or_default();
             e.0 += bytes;
             e.1 += segments;
         }
+        self.metrics.broker.partitions.set(total);
+        self.metrics.broker.leader_partitions.set(leaders);
+        self.metrics.broker.under_replicated_partitions.set(under);
         for (topic, (bytes, segments)) in per_topic {
             self.metrics
                 .log

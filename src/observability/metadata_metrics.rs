@@ -201,6 +201,7 @@ pub struct BrokerMetrics {
     pub partitions: IntGauge,
     pub leader_partitions: IntGauge,
     pub under_replicated_partitions: IntGauge,
+    pub purgatory_size: IntGaugeVec,
 }
 
 impl BrokerMetrics {
@@ -229,6 +230,17 @@ impl BrokerMetrics {
                 "kafka_server_leader_partitions",
                 "Partitions this broker leads (JMX: kafka.server:type=ReplicaManager,name=LeaderCount).",
             ),
+            purgatory_size: {
+                let g = b.gauge_vec(
+                    "kafka_server_purgatory_size",
+                    "Requests waiting on this broker: Produce for acks=all, Fetch for min.bytes (JMX: kafka.server:type=DelayedOperationPurgatory,name=PurgatorySize).",
+                    &["operation"],
+                );
+                for op in ["Produce", "Fetch"] {
+                    g.with_label_values(&[op]).set(0);
+                }
+                g
+            },
             under_replicated_partitions: b.int_gauge(
                 "kafka_server_under_replicated_partitions",
                 "Partitions this broker leads whose ISR is smaller than their replica set (JMX: kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions).",

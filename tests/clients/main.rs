@@ -245,17 +245,30 @@ fn idempotent_producer_survives_a_restart(signal: i32) {
     let b = ports.broker_addr().to_string();
     let stop = dir.path().join("stop");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/suite.py");
+    // KRAFTD_CLIENT_MESSAGES=N: exactly N records of 1 KiB, the broker restarted half way
+    // (the million-message run of docs/performance.md); by default a few seconds' worth.
+    let total: u64 = std::env::var("KRAFTD_CLIENT_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let first_half = if total > 0 { total / 2 } else { 2000 };
+    let total_s = total.to_string();
+    let mut args = vec![
+        "produce",
+        "--bootstrap",
+        &b,
+        "--topic",
+        "idem",
+        "--stop",
+        stop.to_str().unwrap(),
+    ];
+    if total > 0 {
+        args.extend(["--total", &total_s, "--value-size", "1024"]);
+    }
+    let started = std::time::Instant::now();
     let producer = std::process::Command::new(&python)
         .arg(&script)
-        .args([
-            "produce",
-            "--bootstrap",
-            &b,
-            "--topic",
-            "idem",
-            "--stop",
-            stop.to_str().unwrap(),
-        ])
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -270,16 +283,18 @@ fn idempotent_producer_survives_a_restart(signal: i32) {
         }
     }
     let mut producer = KillOnDrop(Some(producer));
-    wait_for(START, "the producer under way", || {
-        (messages_in(ports, "idem") >= 2000).then_some(())
+    wait_for(Duration::from_secs(3600), "the producer under way", || {
+        (messages_in(ports, "idem") >= first_half).then_some(())
     });
     node.signal(signal);
     node.wait_exit(Duration::from_secs(30));
     let mut node = launch(dir.path(), &config, ports, false);
-    wait_for(START, "the producer writing again", || {
-        (messages_in(ports, "idem") >= 2000).then_some(())
-    });
-    std::fs::write(&stop, b"").unwrap();
+    if total == 0 {
+        wait_for(START, "the producer writing again", || {
+            (messages_in(ports, "idem") >= 2000).then_some(())
+        });
+        std::fs::write(&stop, b"").unwrap();
+    }
     let out = producer.0.take().unwrap().wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -290,6 +305,9 @@ fn idempotent_producer_survives_a_restart(signal: i32) {
     );
     let acked: u64 = stdout.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(acked >= 4000, "{stdout}");
+    if total > 0 {
+        assert_eq!(acked, total, "{stdout}");
+    }
     let (ok, vout, verr) = run_python(
         &python,
         "suite.py",
@@ -305,7 +323,9 @@ fn idempotent_producer_survives_a_restart(signal: i32) {
     );
     assert!(ok, "verify: {vout}\n{verr}");
     println!(
-        "signal {signal}: {acked} acknowledged records, all present once and in order ({vout})"
+        "signal {signal}: {acked} acknowledged records, all present once and in order ({}) in {:?}",
+        vout.trim(),
+        started.elapsed()
     );
     node.signal(libc::SIGTERM);
     node.wait_exit(Duration::from_secs(30));

@@ -114,9 +114,14 @@ def produce(args):
         else:
             failed.append(err)
 
+    pad = b" " * max(0, args.value_size - 12)
     i = 0
-    while not os.path.exists(args.stop):
-        p.produce(args.topic, value=str(i).encode(), partition=0, on_delivery=done)
+    while not os.path.exists(args.stop) and (args.total == 0 or i < args.total):
+        try:
+            p.produce(args.topic, value=str(i).encode() + pad, partition=0, on_delivery=done)
+        except BufferError:
+            p.poll(0.05)
+            continue
         p.poll(0)
         i += 1
         if i % 100 == 0:
@@ -141,8 +146,8 @@ def verify(args):
         idle = time.time()
         if m.error():
             fail(f"consume error: {m.error()}")
-        seen.append(int(m.value()))
-    if seen != list(range(len(seen))):
+        seen.append(int(m.value().split(b" ", 1)[0]))
+    if any(v != i for i, v in enumerate(seen)):
         dups = len(seen) - len(set(seen))
         fail(f"records out of order or duplicated ({dups} duplicates) in {len(seen)}")
     if len(seen) < args.count:
@@ -207,6 +212,8 @@ def main():
     ap.add_argument("--topic", required=True)
     ap.add_argument("--stop")
     ap.add_argument("--count", type=int, default=0)
+    ap.add_argument("--total", type=int, default=0)
+    ap.add_argument("--value-size", type=int, default=0)
     args = ap.parse_args()
     {"admin": admin, "oversize": oversize, "times": times, "produce": produce, "verify": verify,
      "spread": spread}[args.command](args)

@@ -9,6 +9,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use tracing::Instrument;
 
 use super::BrokerContext;
 use crate::broker::partition::PartitionError;
@@ -202,10 +203,13 @@ pub async fn handle(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> Fetc
             return resp;
         }
         let changed = futures_any(&mut watchers);
-        if tokio::time::timeout_at(deadline.into(), changed)
-            .await
-            .is_err()
-        {
+        let waiting = ctx.metrics.purgatory_size.with_label_values(&["Fetch"]);
+        waiting.inc();
+        let woken = tokio::time::timeout_at(deadline.into(), changed)
+            .instrument(tracing::info_span!("fetch.wait", min_bytes = r.min_bytes))
+            .await;
+        waiting.dec();
+        if woken.is_err() {
             return read_once(ctx, r, version).0;
         }
     }

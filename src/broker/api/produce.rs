@@ -7,6 +7,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use tracing::Instrument;
 
 use super::BrokerContext;
 use crate::broker::partition::PartitionError;
@@ -135,7 +136,9 @@ async fn handle_inner(
             let bytes = records.len() as u64;
             let p2 = partition.clone();
             let version = api_version;
+            let span = tracing::info_span!("log.append", topic = %name, partition = p.index, bytes);
             let appended = tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
                 p2.append_as_leader(records, acks, version, now)
             })
             .await
@@ -219,8 +222,13 @@ async fn handle_inner(
             let mut response = p.response;
             if let Some((partition, needed)) = p.wait_for {
                 let mut rx = partition.subscribe();
+                let waiting = ctx.metrics.purgatory_size.with_label_values(&["Produce"]);
+                waiting.inc();
                 let reached =
-                    tokio::time::timeout_at(deadline.into(), rx.wait_for(|h| *h >= needed)).await;
+                    tokio::time::timeout_at(deadline.into(), rx.wait_for(|h| *h >= needed))
+                        .instrument(tracing::info_span!("produce.wait_for_replicas", needed))
+                        .await;
+                waiting.dec();
                 if !matches!(reached, Ok(Ok(_))) {
                     response = response.with_error_code(ResponseError::RequestTimedOut.code());
                 }
