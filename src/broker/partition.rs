@@ -52,6 +52,15 @@ pub enum PartitionError {
     Producer(#[from] ProducerStateError),
 }
 
+/// Whether this broker leads the partition, and how healthy its ISR is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leadership {
+    pub leader: bool,
+    pub under_replicated: bool,
+    pub under_min_isr: bool,
+    pub at_min_isr: bool,
+}
+
 /// The offsets of an accepted append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {
@@ -180,10 +189,17 @@ impl Partition {
             .clamp(s.log.log_start_offset(), s.log.log_end_offset());
     }
 
-    /// (leads, under-replicated: leads with an ISR smaller than the replica set).
-    pub fn leadership(&self) -> (bool, bool) {
+    /// How this broker leads the partition, for the replica manager's gauges.
+    pub fn leadership(&self) -> Leadership {
         let s = self.lock();
-        (s.is_leader, s.is_leader && s.isr.len() < s.replicas)
+        let isr = s.isr.len() as i32;
+        let min = s.settings.min_insync_replicas;
+        Leadership {
+            leader: s.is_leader,
+            under_replicated: s.is_leader && (isr as usize) < s.replicas,
+            under_min_isr: s.is_leader && isr < min,
+            at_min_isr: s.is_leader && isr == min,
+        }
     }
 
     pub fn is_leader(&self) -> bool {

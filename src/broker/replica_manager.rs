@@ -239,12 +239,14 @@ impl ReplicaManager {
 
     fn report_sizes(&self) {
         let mut per_topic: BTreeMap<String, (u64, usize)> = BTreeMap::new();
-        let (mut total, mut leaders, mut under) = (0, 0, 0);
+        let (mut total, mut leaders, mut under, mut under_min, mut at_min) = (0, 0, 0, 0, 0);
         for p in self.partitions() {
-            let (leads, urp) = p.leadership();
+            let l = p.leadership();
             total += 1;
-            leaders += i64::from(leads);
-            under += i64::from(urp);
+            leaders += i64::from(l.leader);
+            under += i64::from(l.under_replicated);
+            under_min += i64::from(l.under_min_isr);
+            at_min += i64::from(l.at_min_isr);
             let (bytes, segments) = p.size();
             let e = per_topic.entry(p.topic.clone()).or_default();
             e.0 += bytes;
@@ -253,6 +255,8 @@ impl ReplicaManager {
         self.metrics.broker.partitions.set(total);
         self.metrics.broker.leader_partitions.set(leaders);
         self.metrics.broker.under_replicated_partitions.set(under);
+        self.metrics.broker.under_min_isr_partitions.set(under_min);
+        self.metrics.broker.at_min_isr_partitions.set(at_min);
         for (topic, (bytes, segments)) in per_topic {
             self.metrics
                 .log

@@ -201,6 +201,8 @@ pub struct BrokerMetrics {
     pub partitions: IntGauge,
     pub leader_partitions: IntGauge,
     pub under_replicated_partitions: IntGauge,
+    pub under_min_isr_partitions: IntGauge,
+    pub at_min_isr_partitions: IntGauge,
     pub purgatory_size: IntGaugeVec,
 }
 
@@ -229,6 +231,14 @@ impl BrokerMetrics {
             leader_partitions: b.int_gauge(
                 "kafka_server_leader_partitions",
                 "Partitions this broker leads (JMX: kafka.server:type=ReplicaManager,name=LeaderCount).",
+            ),
+            under_min_isr_partitions: b.int_gauge(
+                "kafka_server_under_min_isr_partitions",
+                "Partitions this broker leads whose ISR is smaller than min.insync.replicas: acks=all produce fails (JMX: kafka.server:type=ReplicaManager,name=UnderMinIsrPartitionCount).",
+            ),
+            at_min_isr_partitions: b.int_gauge(
+                "kafka_server_at_min_isr_partitions",
+                "Partitions this broker leads whose ISR is exactly min.insync.replicas: one more failure stops acks=all produce (JMX: kafka.server:type=ReplicaManager,name=AtMinIsrPartitionCount).",
             ),
             purgatory_size: {
                 let g = b.gauge_vec(
