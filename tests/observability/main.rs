@@ -383,7 +383,7 @@ fn live_cluster_metrics_dashboards_and_alerts() {
         assert!(!has(&firing, quiet), "{firing:?}");
     }
     nodes[standby].start();
-    wait_for(ALERT, "the controller alerts to resolve", || {
+    wait_for(ALERT * 3, "the controller alerts to resolve", || {
         (prom.firing_alerts() == vec!["Watchdog".to_string()]).then_some(())
     });
     eprintln!("controller kill checks done after {:?}", started.elapsed());
