@@ -50,6 +50,25 @@ pub async fn handle(
     })
 }
 
+/// The same error for every partition of the request.
+fn refuse_all(r: &ProduceRequest, e: ResponseError, message: Option<&str>) -> ProduceResponse {
+    let responses = r
+        .topic_data
+        .iter()
+        .map(|t| {
+            TopicProduceResponse::default()
+                .with_name(t.name.clone())
+                .with_partition_responses(
+                    t.partition_data
+                        .iter()
+                        .map(|p| error(p.index, e, message.map(str::to_string)))
+                        .collect(),
+                )
+        })
+        .collect();
+    ProduceResponse::default().with_responses(responses)
+}
+
 async fn handle_inner(
     ctx: &BrokerContext,
     r: &ProduceRequest,
@@ -57,46 +76,16 @@ async fn handle_inner(
 ) -> Option<ProduceResponse> {
     let acks = r.acks;
     if !matches!(acks, -1..=1) {
-        let responses = r
-            .topic_data
-            .iter()
-            .map(|t| {
-                TopicProduceResponse::default()
-                    .with_name(t.name.clone())
-                    .with_partition_responses(
-                        t.partition_data
-                            .iter()
-                            .map(|p| error(p.index, ResponseError::InvalidRequiredAcks, None))
-                            .collect(),
-                    )
-            })
-            .collect();
-        return Some(ProduceResponse::default().with_responses(responses));
+        return Some(refuse_all(r, ResponseError::InvalidRequiredAcks, None));
     }
     if r.transactional_id.is_some() {
         // Transactions are not served yet; refuse rather than store records without their
         // transactional guarantees.
-        let responses = r
-            .topic_data
-            .iter()
-            .map(|t| {
-                TopicProduceResponse::default()
-                    .with_name(t.name.clone())
-                    .with_partition_responses(
-                        t.partition_data
-                            .iter()
-                            .map(|p| {
-                                error(
-                                    p.index,
-                                    ResponseError::TransactionalIdAuthorizationFailed,
-                                    Some("transactions are not supported by this broker".into()),
-                                )
-                            })
-                            .collect(),
-                    )
-            })
-            .collect();
-        return Some(ProduceResponse::default().with_responses(responses));
+        return Some(refuse_all(
+            r,
+            ResponseError::TransactionalIdAuthorizationFailed,
+            Some("transactions are not supported by this broker"),
+        ));
     }
     let now = ctx.clock.wall_ms();
     let mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<Pending>)> = Vec::new();
