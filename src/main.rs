@@ -100,6 +100,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{out}");
             Ok(())
         }
+        Command::Perf(command) => {
+            // One thread: the client takes a single core, leaving the rest to the server
+            // under test on the same machine.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let out = runtime.block_on(cli::perf::run(&command))?;
+            print!("{out}");
+            Ok(())
+        }
         Command::Metadata(MetadataCommand::Dump { path }) => {
             let errors = cli::metadata_dump::dump_to(&path, &mut std::io::stdout().lock())?;
             anyhow::ensure!(

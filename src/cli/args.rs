@@ -42,6 +42,81 @@ pub enum Command {
     /// Inspect the metadata log offline: dump.
     #[command(subcommand)]
     Metadata(MetadataCommand),
+    /// Load generator: produce, consume or end-to-end, with latency percentiles.
+    #[command(subcommand)]
+    Perf(PerfCommand),
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum PerfCommand {
+    /// Produce records and report throughput and acknowledgement latency (as
+    /// `kafka-producer-perf-test`).
+    Produce(PerfProduceArgs),
+    /// Read a topic from its log start and report throughput (as `kafka-consumer-perf-test`).
+    Consume(PerfConsumeArgs),
+    /// Produce at a paced rate while consuming the same topic; reports acknowledgement and
+    /// produce-to-consume latency.
+    EndToEnd(PerfProduceArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PerfTarget {
+    /// Broker endpoints (host:port,...).
+    #[arg(long, required = true)]
+    pub bootstrap_server: String,
+    /// The topic; created with --partitions when it does not exist.
+    #[arg(long, required = true)]
+    pub topic: String,
+    /// Partitions of the topic when the load generator creates it.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+    /// Request timeout in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub timeout_ms: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PerfProduceArgs {
+    #[command(flatten)]
+    pub target: PerfTarget,
+    /// Records to send.
+    #[arg(long, default_value_t = 100_000)]
+    pub num_records: u64,
+    /// Value size of every record in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub record_size: usize,
+    /// Target rate in records per second, open-loop: latency is measured from when each record
+    /// was due, so a stalled server cannot hide behind a slowed-down client. -1: as fast as
+    /// the server acknowledges.
+    #[arg(long, default_value_t = -1.0, allow_hyphen_values = true)]
+    pub throughput: f64,
+    /// acks: 0, 1 or -1/all.
+    #[arg(long, default_value = "all")]
+    pub acks: String,
+    /// Largest record batch in bytes (as librdkafka's batch.size).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub batch_size: usize,
+    /// Produce requests in flight per broker connection.
+    #[arg(long, default_value_t = 5)]
+    pub max_in_flight: usize,
+    /// Use an idempotent producer (InitProducerId, sequence numbers).
+    #[arg(long)]
+    pub idempotent: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PerfConsumeArgs {
+    #[command(flatten)]
+    pub target: PerfTarget,
+    /// Records to read before stopping.
+    #[arg(long)]
+    pub num_records: u64,
+    /// Fetch max bytes per partition (max.partition.fetch.bytes).
+    #[arg(long, default_value_t = 1_048_576)]
+    pub partition_max_bytes: i32,
+    /// Fetch max bytes per response (fetch.max.bytes).
+    #[arg(long, default_value_t = 52_428_800)]
+    pub fetch_max_bytes: i32,
 }
 
 #[derive(Subcommand)]

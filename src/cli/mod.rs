@@ -4,5 +4,6 @@ pub mod args;
 pub mod dev;
 pub mod metadata_dump;
 pub mod metadata_quorum;
+pub mod perf;
 pub mod storage;
 pub mod topics;

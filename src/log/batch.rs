@@ -205,49 +205,97 @@ fn put_varint(b: &mut BytesMut, v: i64) {
     b.put_u8(z as u8);
 }
 
+/// The idempotent-producer fields of a batch header; `NONE` for a plain producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerFields {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl ProducerFields {
+    /// No producer id, epoch or sequence (a non-idempotent producer).
+    pub const NONE: ProducerFields = ProducerFields {
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+    };
+}
+
 /// Encodes an uncompressed RecordBatch v2 of key-less records with one timestamp (producer id
-/// -1, no sequence). Used by tests, benchmarks and the load generator.
+/// -1, no sequence). Used by tests and benchmarks.
 pub fn encode_uncompressed<'a>(
     base_offset: i64,
     epoch: i32,
     values: impl IntoIterator<Item = &'a [u8]>,
     timestamp: i64,
 ) -> Bytes {
-    use bytes::BufMut;
-    let mut records = BytesMut::new();
-    let mut count = 0i32;
-    for (i, value) in values.into_iter().enumerate() {
-        // length, attributes, timestamp delta, offset delta, key -1, value, no headers
-        let mut r = BytesMut::new();
-        r.put_u8(0);
-        put_varint(&mut r, 0);
-        put_varint(&mut r, i as i64);
-        put_varint(&mut r, -1);
-        put_varint(&mut r, value.len() as i64);
-        r.extend_from_slice(value);
-        put_varint(&mut r, 0);
-        put_varint(&mut records, r.len() as i64);
-        records.extend_from_slice(&r);
-        count += 1;
-    }
     let mut b = BytesMut::new();
+    encode_records_into(
+        &mut b,
+        base_offset,
+        epoch,
+        ProducerFields::NONE,
+        values,
+        timestamp,
+    );
+    b.freeze()
+}
+
+/// Appends an uncompressed RecordBatch v2 of key-less, header-less records sharing one
+/// timestamp to `b`, as a producer sends it (the load generator builds its batches here).
+pub fn encode_records_into<'a>(
+    b: &mut BytesMut,
+    base_offset: i64,
+    epoch: i32,
+    producer: ProducerFields,
+    values: impl IntoIterator<Item = &'a [u8]>,
+    timestamp: i64,
+) {
+    use bytes::BufMut;
+    let start = b.len();
     b.put_i64(base_offset);
-    b.put_i32((HEADER_SIZE - LOG_OVERHEAD + records.len()) as i32);
+    b.put_i32(0); // batch length, patched below
     b.put_i32(epoch);
     b.put_i8(2);
-    b.put_u32(0);
+    b.put_u32(0); // CRC, patched below
     b.put_i16(0);
-    b.put_i32(count - 1);
+    b.put_i32(0); // last offset delta, patched below
     b.put_i64(timestamp);
     b.put_i64(timestamp);
-    b.put_i64(-1);
-    b.put_i16(-1);
-    b.put_i32(-1);
-    b.put_i32(count);
-    b.extend_from_slice(&records);
-    let crc = crc32c::crc32c(&b[CRC_START..]);
-    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-    b.freeze()
+    b.put_i64(producer.producer_id);
+    b.put_i16(producer.producer_epoch);
+    b.put_i32(producer.base_sequence);
+    b.put_i32(0); // record count, patched below
+    let mut count = 0i32;
+    for (i, value) in values.into_iter().enumerate() {
+        // attributes, timestamp delta 0, offset delta, key -1, value, no headers
+        let offset_delta = i as i64;
+        let body_len =
+            1 + 1 + varint_len(offset_delta) + 1 + varint_len(value.len() as i64) + value.len() + 1;
+        put_varint(b, body_len as i64);
+        b.put_u8(0);
+        put_varint(b, 0);
+        put_varint(b, offset_delta);
+        put_varint(b, -1);
+        put_varint(b, value.len() as i64);
+        b.extend_from_slice(value);
+        put_varint(b, 0);
+        count += 1;
+    }
+    let batch = &mut b[start..];
+    let length = (batch.len() - LOG_OVERHEAD) as i32;
+    batch[8..12].copy_from_slice(&length.to_be_bytes());
+    batch[23..27].copy_from_slice(&(count - 1).to_be_bytes());
+    batch[57..61].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Bytes of `v` as a zigzag varint.
+fn varint_len(v: i64) -> usize {
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    (64 - z.max(1).leading_zeros() as usize).div_ceil(7)
 }
 
 #[cfg(test)]
@@ -269,6 +317,51 @@ pub(crate) mod tests {
             (0..count).map(|_| value.as_slice()),
             timestamp,
         )
+    }
+
+    #[test]
+    fn varint_lengths_match_the_encoder() {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            64,
+            -64,
+            -65,
+            8191,
+            8192,
+            1 << 20,
+            i32::MAX as i64,
+        ] {
+            let mut b = BytesMut::new();
+            put_varint(&mut b, v);
+            assert_eq!(varint_len(v), b.len(), "{v}");
+        }
+    }
+
+    #[test]
+    fn producer_fields_and_offset_deltas_are_encoded() {
+        let values = vec![vec![b'x'; 300]; 200];
+        let mut b = BytesMut::new();
+        b.extend_from_slice(b"prefix");
+        let producer = ProducerFields {
+            producer_id: 7,
+            producer_epoch: 2,
+            base_sequence: 40,
+        };
+        encode_records_into(&mut b, 0, -1, producer, values.iter().map(Vec::as_slice), 9);
+        let batch = RecordBatch::parse(b.freeze().slice(6..)).unwrap();
+        assert_eq!(
+            (
+                batch.producer_id(),
+                batch.record_count(),
+                batch.last_offset_delta(),
+                batch.max_timestamp()
+            ),
+            (7, 200, 199, 9)
+        );
+        assert_eq!(i32_at(batch.bytes(), 53), 40);
     }
 
     #[test]

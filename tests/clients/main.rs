@@ -340,3 +340,75 @@ fn idempotent_producer_loses_and_duplicates_nothing_across_a_sigterm_restart() {
 fn idempotent_producer_loses_and_duplicates_nothing_across_a_sigkill_restart() {
     idempotent_producer_survives_a_restart(libc::SIGKILL);
 }
+
+/// `kraftd perf`, the load generator: produce (idempotent, several partitions), consume from
+/// the log start and end-to-end report what the broker really stored and served.
+#[test]
+fn perf_load_generator_produces_consumes_and_times_end_to_end() {
+    let (_dir, _node, ports) = start("");
+    let b = ports.broker_addr().to_string();
+    let perf = |args: &[&str]| {
+        let mut all = vec!["perf"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--bootstrap-server", &b]);
+        let (status, out, err) = run_kraftd(&all);
+        assert!(status.success(), "{args:?}: {out}{err}");
+        out
+    };
+    let out = perf(&[
+        "produce",
+        "--topic",
+        "load",
+        "--partitions",
+        "3",
+        "--num-records",
+        "20000",
+        "--acks",
+        "all",
+        "--idempotent",
+    ]);
+    assert!(
+        out.contains("produce: 20000 records of 1024 bytes acknowledged (acks=all, unpaced)"),
+        "{out}"
+    );
+    assert!(out.contains("ack latency ms: p50 "), "{out}");
+    assert!(out.contains("(20000 samples)"), "{out}");
+    assert_eq!(messages_in(ports, "load"), 20000);
+    let (_, described, _) = run_kraftd(&["topics", "--bootstrap-server", &b, "--describe"]);
+    assert!(described.contains("PartitionCount: 3"), "{described}");
+
+    let out = perf(&["consume", "--topic", "load", "--num-records", "20000"]);
+    assert!(out.starts_with("consume: 20000 records ("), "{out}");
+
+    let out = perf(&[
+        "end-to-end",
+        "--topic",
+        "e2e",
+        "--num-records",
+        "300",
+        "--throughput",
+        "1000",
+        "--acks",
+        "1",
+    ]);
+    assert!(out.contains("(acks=1, paced at 1000 records/s)"), "{out}");
+    assert!(out.contains("consume: 300 records"), "{out}");
+    assert!(out.contains("end-to-end latency ms: p50 "), "{out}");
+    assert!(out.contains("(300 samples)"), "{out}");
+
+    // A broker that refuses the records makes the run fail and says why.
+    let (status, _, err) = run_kraftd(&[
+        "perf",
+        "produce",
+        "--bootstrap-server",
+        &b,
+        "--topic",
+        "load",
+        "--num-records",
+        "10",
+        "--record-size",
+        "2000000",
+    ]);
+    assert!(!status.success());
+    assert!(err.contains("MESSAGE_TOO_LARGE"), "{err}");
+}
