@@ -13,23 +13,24 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 SEL = 'instance=~"$instance"'
 
 
-def variables():
-    def query_var(name, label, query, include_all=True):
-        return {
-            "name": name,
-            "label": label,
-            "type": "query",
-            "datasource": DS,
-            "query": {"query": query, "refId": f"var-{name}"},
-            "definition": query,
-            "refresh": 2,
-            "includeAll": include_all,
-            "multi": include_all,
-            "allValue": ".*",
-            "current": {"text": "All", "value": "$__all"} if include_all else {},
-            "sort": 1,
-        }
+def query_var(name, label, query, include_all=True):
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "query": {"query": query, "refId": f"var-{name}"},
+        "definition": query,
+        "refresh": 2,
+        "includeAll": include_all,
+        "multi": include_all,
+        "allValue": ".*",
+        "current": {"text": "All", "value": "$__all"} if include_all else {},
+        "sort": 1,
+    }
 
+
+def variables(extra=()):
     return {
         "list": [
             {
@@ -47,6 +48,7 @@ def variables():
                 "Instance",
                 'label_values(kafka_node_info{cluster_id=~"$cluster", roles=~"$role"}, instance)',
             ),
+            *extra,
         ]
     }
 
@@ -111,7 +113,7 @@ def row(layout, title):
     return r
 
 
-def dashboard(uid, title, description, panels, links):
+def dashboard(uid, title, description, panels, links, extra_variables=()):
     return {
         "uid": uid,
         "title": title,
@@ -124,7 +126,7 @@ def dashboard(uid, title, description, panels, links):
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
         "timezone": "",
-        "templating": variables(),
+        "templating": variables(extra_variables),
         "annotations": {"list": []},
         "links": links,
         "panels": panels,
@@ -141,6 +143,7 @@ LINKS = [
     link("Cluster overview", "kraftd-cluster-overview"),
     link("Quorum", "kraftd-quorum"),
     link("Broker", "kraftd-broker"),
+    link("Topics", "kraftd-topics"),
 ]
 
 
@@ -181,13 +184,32 @@ def cluster_overview():
                    "Any: runbook KafkaUncleanLeaderElection.",
                    "none", [(f"sum(increase(kafka_controller_unclean_leader_elections_total{{{SEL}}}[$__rate_interval]))", "unclean")],
                    w=6, h=5))
+    p.append(panel(l, "stat", "Under-min-ISR partitions",
+                   "Partitions whose ISR is smaller than min.insync.replicas, summed over the brokers that lead them "
+                   "(`kafka_server_under_min_isr_partitions`): acks=all produce to them fails. "
+                   "Above 0 for 5 minutes: runbook KafkaUnderMinIsrPartitions.",
+                   "none", [(f"sum(kafka_server_under_min_isr_partitions{{{SEL}}})", "under min ISR")], w=6, h=5))
+    p.append(panel(l, "stat", "At-min-ISR partitions",
+                   "Partitions whose ISR is exactly min.insync.replicas (`kafka_server_at_min_isr_partitions`): "
+                   "one more replica lost stops acks=all produce to them.",
+                   "none", [(f"sum(kafka_server_at_min_isr_partitions{{{SEL}}})", "at min ISR")], w=6, h=5))
+    p.append(panel(l, "stat", "Under-replicated partitions",
+                   "Partitions whose ISR is smaller than their replica set, summed over their leaders "
+                   "(`kafka_server_under_replicated_partitions`). Above 0 for 15 minutes: runbook KafkaUnderReplicatedPartitions.",
+                   "none", [(f"sum(kafka_server_under_replicated_partitions{{{SEL}}})", "under-replicated")], w=6, h=5))
+    p.append(panel(l, "stat", "Offline log directories",
+                   "Log directories taken offline after I/O errors, over all nodes (`kafka_log_offline_dirs`). "
+                   "Above 0: runbook KafkaOfflineLogDirs.",
+                   "none", [(f"sum(kafka_log_offline_dirs{{{SEL}}})", "offline dirs")], w=6, h=5))
     p.append(row(l, "Traffic"))
     p.append(panel(l, "timeseries", "Requests by API",
                    "Requests per second by Kafka API (`kafka_network_requests_total`).",
                    "reqps", [(f"sum by (request) (rate(kafka_network_requests_total{{{SEL}}}[$__rate_interval]))",
                               "{{request}}")]))
     p.append(panel(l, "timeseries", "Request latency p99 by API",
-                   "99th percentile of request handling time (`kafka_network_request_duration_seconds`).",
+                   "99th percentile of request handling time (`kafka_network_request_duration_seconds`). Fetch includes "
+                   "the long-poll wait for data (a consumer's fetch.max.wait.ms; quorum followers long-poll the leader the same "
+                   "way), so a high Fetch value on a quiet topic is normal.",
                    "s", [("histogram_quantile(0.99, sum by (le, request) "
                           f"(rate(kafka_network_request_duration_seconds_bucket{{{SEL}}}[$__rate_interval])))",
                           "{{request}}")]))
@@ -195,6 +217,33 @@ def cluster_overview():
                    "Responses carrying an error code per second (`kafka_network_request_errors_total`).",
                    "reqps", [(f"sum by (request, error) (rate(kafka_network_request_errors_total{{{SEL}}}[$__rate_interval]))",
                               "{{request}} {{error}}")]))
+    p.append(panel(l, "timeseries", "Bytes in / out",
+                   "Record-batch bytes produced to and fetched from the brokers per second, all topics "
+                   "(`kafka_server_topic_bytes_in_total`, `kafka_server_topic_bytes_out_total`). Per topic: the Topics dashboard.",
+                   "Bps", [(f"sum(rate(kafka_server_topic_bytes_in_total{{{SEL}}}[$__rate_interval]))", "in"),
+                           (f"sum(rate(kafka_server_topic_bytes_out_total{{{SEL}}}[$__rate_interval]))", "out")], w=12))
+    p.append(panel(l, "timeseries", "Messages in",
+                   "Records produced per second, all topics (`kafka_server_topic_messages_in_total`).",
+                   "ops", [(f"sum(rate(kafka_server_topic_messages_in_total{{{SEL}}}[$__rate_interval]))", "messages in")],
+                   w=12))
+    p.append(row(l, "Latency"))
+    p.append(panel(l, "timeseries", "Produce latency p50 / p99",
+                   "Median and 99th percentile of Produce handling time over all brokers "
+                   "(`kafka_network_request_duration_seconds{request=\"Produce\"}`). acks=all requests include the wait "
+                   "for the ISR (see \"Purgatory size\"). p99 above 500 ms for 10 minutes under load: runbook KafkaProduceLatencyHigh.",
+                   "s", [("histogram_quantile(0.5, sum by (le) (rate(kafka_network_request_duration_seconds_bucket"
+                          f"{{request=\"Produce\", {SEL}}}[$__rate_interval])))", "p50"),
+                         ("histogram_quantile(0.99, sum by (le) (rate(kafka_network_request_duration_seconds_bucket"
+                          f"{{request=\"Produce\", {SEL}}}[$__rate_interval])))", "p99")], w=12))
+    p.append(panel(l, "timeseries", "Fetch latency p50 / p99",
+                   "Median and 99th percentile of Fetch handling time over all nodes "
+                   "(`kafka_network_request_duration_seconds{request=\"Fetch\"}`), consumers and the quorum's own fetches "
+                   "alike. A fetch waits up to fetch.max.wait.ms for data (long poll), so values near that wait are "
+                   "healthy; no alert uses this panel.",
+                   "s", [("histogram_quantile(0.5, sum by (le) (rate(kafka_network_request_duration_seconds_bucket"
+                          f"{{request=\"Fetch\", {SEL}}}[$__rate_interval])))", "p50"),
+                         ("histogram_quantile(0.99, sum by (le) (rate(kafka_network_request_duration_seconds_bucket"
+                          f"{{request=\"Fetch\", {SEL}}}[$__rate_interval])))", "p99")], w=12))
     p.append(row(l, "Saturation"))
     p.append(panel(l, "timeseries", "Connections by listener",
                    "Open client connections per node and listener (`kafka_network_connections`).",
@@ -206,6 +255,20 @@ def cluster_overview():
     p.append(panel(l, "timeseries", "Resident memory",
                    "Resident memory of each node (`process_resident_memory_bytes`).",
                    "bytes", [(f"process_resident_memory_bytes{{{SEL}}}", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "Purgatory size",
+                   "Requests parked on the brokers, by operation (`kafka_server_purgatory_size`): Produce with acks=all "
+                   "waiting for the ISR, Fetch waiting for fetch.min.bytes. Fetch waits are normal on quiet topics; "
+                   "Produce waits that do not drain point at a shrunken ISR (runbook KafkaUnderMinIsrPartitions).",
+                   "none", [(f"sum by (operation) (kafka_server_purgatory_size{{{SEL}}})", "{{operation}}")]))
+    p.append(panel(l, "timeseries", "Log directory free space",
+                   "Lowest free share of any log directory on each node (`kafka_log_dir_free_bytes` / "
+                   "`kafka_log_dir_total_bytes`). Below 10%: runbook KafkaLogDirAlmostFull.",
+                   "percentunit", [(f"min by (instance) (kafka_log_dir_free_bytes{{{SEL}}} / kafka_log_dir_total_bytes{{{SEL}}})",
+                                    "{{instance}}")]))
+    p.append(panel(l, "timeseries", "File descriptors used",
+                   "Open file descriptors as a share of the limit on each node (`process_open_fds` / `process_max_fds`). "
+                   "Above 80%: runbook KafkaFileDescriptorsNearLimit.",
+                   "percentunit", [(f"process_open_fds{{{SEL}}} / process_max_fds{{{SEL}}}", "{{instance}}")]))
     return dashboard("kraftd-cluster-overview", "kraftd / Cluster overview",
                      "Open first: node health, traffic and saturation of a kraftd cluster.", p, LINKS)
 
@@ -223,40 +286,182 @@ def broker():
     p.append(panel(l, "timeseries", "Threads",
                    "OS threads of the process (`process_threads`).",
                    "none", [(f"process_threads{{{SEL}}}", "{{instance}}")]))
+    p.append(row(l, "Partitions"))
+    p.append(panel(l, "timeseries", "Partitions and leaders",
+                   "Partitions with a replica on each broker and the partitions it leads "
+                   "(`kafka_server_partitions`, `kafka_server_leader_partitions`); brokers should be roughly level.",
+                   "none", [(f"kafka_server_partitions{{{SEL}}}", "partitions {{instance}}"),
+                            (f"kafka_server_leader_partitions{{{SEL}}}", "leaders {{instance}}")]))
+    p.append(panel(l, "timeseries", "ISR health of led partitions",
+                   "Partitions each broker leads that are under-replicated (`kafka_server_under_replicated_partitions`), "
+                   "under min.insync.replicas (`kafka_server_under_min_isr_partitions`) or exactly at it "
+                   "(`kafka_server_at_min_isr_partitions`). Runbooks KafkaUnderReplicatedPartitions and KafkaUnderMinIsrPartitions.",
+                   "none", [(f"kafka_server_under_replicated_partitions{{{SEL}}}", "under-replicated {{instance}}"),
+                            (f"kafka_server_under_min_isr_partitions{{{SEL}}}", "under min ISR {{instance}}"),
+                            (f"kafka_server_at_min_isr_partitions{{{SEL}}}", "at min ISR {{instance}}")]))
+    p.append(panel(l, "timeseries", "Offline log directories",
+                   "Log directories each node took offline after I/O errors (`kafka_log_offline_dirs`). "
+                   "Above 0: runbook KafkaOfflineLogDirs.",
+                   "none", [(f"max by (instance) (kafka_log_offline_dirs{{{SEL}}})", "{{instance}}")]))
     p.append(row(l, "Storage"))
     p.append(panel(l, "timeseries", "Log directory free space",
                    "Free share of each log directory's file system (`kafka_log_dir_free_bytes` / `kafka_log_dir_total_bytes`). "
                    "Below 10%: runbook KafkaLogDirAlmostFull.",
                    "percentunit", [(f"kafka_log_dir_free_bytes{{{SEL}}} / kafka_log_dir_total_bytes{{{SEL}}}", "{{instance}} {{dir}}")]))
-    p.append(panel(l, "timeseries", "Log size and segments",
-                   "Bytes and segment count of the logs per topic on each node (`kafka_log_size_bytes`, `kafka_log_segments`).",
-                   "bytes", [(f"sum by (instance, topic) (kafka_log_size_bytes{{{SEL}}})", "{{instance}} {{topic}}")]))
+    p.append(panel(l, "timeseries", "Log directory free and total bytes",
+                   "Free and total bytes of each log directory's file system (`kafka_log_dir_free_bytes`, "
+                   "`kafka_log_dir_total_bytes`). Falling towards 0 within a day: runbook KafkaLogDirFillingUp.",
+                   "bytes", [(f"kafka_log_dir_free_bytes{{{SEL}}}", "free {{instance}} {{dir}}"),
+                             (f"kafka_log_dir_total_bytes{{{SEL}}}", "total {{instance}} {{dir}}")]))
     p.append(panel(l, "timeseries", "Log flush latency p99",
-                   "99th percentile of log fsync time (`kafka_log_flush_duration_seconds`); offline directories "
-                   "(`kafka_log_offline_dirs`) page as KafkaOfflineLogDirs.",
+                   "99th percentile of log fsync time (`kafka_log_flush_duration_seconds`); slow flushes slow "
+                   "produce (runbook KafkaProduceLatencyHigh).",
                    "s", [("histogram_quantile(0.99, sum by (le, instance) "
-                          f"(rate(kafka_log_flush_duration_seconds_bucket{{{SEL}}}[$__rate_interval])))", "{{instance}}"),
-                         (f"max by (instance) (kafka_log_offline_dirs{{{SEL}}})", "offline dirs {{instance}}")]))
+                          f"(rate(kafka_log_flush_duration_seconds_bucket{{{SEL}}}[$__rate_interval])))", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "Log size by topic",
+                   "Bytes of log segments per topic on each node (`kafka_log_size_bytes`), the metadata log "
+                   "(`__cluster_metadata`) included.",
+                   "bytes", [(f"sum by (instance, topic) (kafka_log_size_bytes{{{SEL}}})", "{{instance}} {{topic}}")]))
+    p.append(panel(l, "timeseries", "Log segments by topic",
+                   "Segment files per topic on each node (`kafka_log_segments`); each holds file descriptors "
+                   "(runbook KafkaFileDescriptorsNearLimit).",
+                   "none", [(f"sum by (instance, topic) (kafka_log_segments{{{SEL}}})", "{{instance}} {{topic}}")]))
+    p.append(row(l, "Traffic"))
+    p.append(panel(l, "timeseries", "Bytes in / out",
+                   "Record-batch bytes produced to and fetched from each broker per second "
+                   "(`kafka_server_topic_bytes_in_total`, `kafka_server_topic_bytes_out_total`).",
+                   "Bps", [(f"sum by (instance) (rate(kafka_server_topic_bytes_in_total{{{SEL}}}[$__rate_interval]))", "in {{instance}}"),
+                           (f"sum by (instance) (rate(kafka_server_topic_bytes_out_total{{{SEL}}}[$__rate_interval]))", "out {{instance}}")]))
+    p.append(panel(l, "timeseries", "Messages in",
+                   "Records produced to each broker per second (`kafka_server_topic_messages_in_total`).",
+                   "ops", [(f"sum by (instance) (rate(kafka_server_topic_messages_in_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "Purgatory size",
+                   "Requests parked on each broker (`kafka_server_purgatory_size`): Produce with acks=all waiting for "
+                   "the ISR, Fetch waiting for fetch.min.bytes (normal on quiet topics).",
+                   "none", [(f"sum by (instance, operation) (kafka_server_purgatory_size{{{SEL}}})", "{{instance}} {{operation}}")]))
     p.append(row(l, "Network"))
     p.append(panel(l, "timeseries", "Requests by API",
                    "Requests per second by node and API (`kafka_network_requests_total`).",
                    "reqps", [(f"sum by (instance, request) (rate(kafka_network_requests_total{{{SEL}}}[$__rate_interval]))",
                               "{{instance}} {{request}}")]))
     p.append(panel(l, "timeseries", "Request latency p50 / p99",
-                   "Median and 99th percentile of request handling time (`kafka_network_request_duration_seconds`).",
+                   "Median and 99th percentile of request handling time over every API "
+                   "(`kafka_network_request_duration_seconds`); long-poll Fetch waits raise it. Per API: the next two panels.",
                    "s", [("histogram_quantile(0.5, sum by (le, instance) "
                           f"(rate(kafka_network_request_duration_seconds_bucket{{{SEL}}}[$__rate_interval])))",
                           "p50 {{instance}}"),
                          ("histogram_quantile(0.99, sum by (le, instance) "
                           f"(rate(kafka_network_request_duration_seconds_bucket{{{SEL}}}[$__rate_interval])))",
                           "p99 {{instance}}")]))
+    p.append(panel(l, "timeseries", "Request errors by API",
+                   "Responses carrying an error code per second, by node, API and Kafka error name "
+                   "(`kafka_network_request_errors_total`).",
+                   "reqps", [(f"sum by (instance, request, error) (rate(kafka_network_request_errors_total{{{SEL}}}[$__rate_interval]))",
+                              "{{instance}} {{request}} {{error}}")]))
+    p.append(panel(l, "timeseries", "Produce latency p50 / p99",
+                   "Median and 99th percentile of Produce handling time per broker "
+                   "(`kafka_network_request_duration_seconds{request=\"Produce\"}`), acks=all waits for the ISR included. "
+                   "p99 above 500 ms for 10 minutes under load: runbook KafkaProduceLatencyHigh.",
+                   "s", [("histogram_quantile(0.5, sum by (le, instance) (rate(kafka_network_request_duration_seconds_bucket"
+                          f"{{request=\"Produce\", {SEL}}}[$__rate_interval])))", "p50 {{instance}}"),
+                         ("histogram_quantile(0.99, sum by (le, instance) (rate(kafka_network_request_duration_seconds_bucket"
+                          f"{{request=\"Produce\", {SEL}}}[$__rate_interval])))", "p99 {{instance}}")]))
+    p.append(panel(l, "timeseries", "Fetch latency p50 / p99",
+                   "Median and 99th percentile of Fetch handling time per node "
+                   "(`kafka_network_request_duration_seconds{request=\"Fetch\"}`). Includes the long-poll wait "
+                   "(fetch.max.wait.ms), so values near it are healthy; no alert uses it.",
+                   "s", [("histogram_quantile(0.5, sum by (le, instance) (rate(kafka_network_request_duration_seconds_bucket"
+                          f"{{request=\"Fetch\", {SEL}}}[$__rate_interval])))", "p50 {{instance}}"),
+                         ("histogram_quantile(0.99, sum by (le, instance) (rate(kafka_network_request_duration_seconds_bucket"
+                          f"{{request=\"Fetch\", {SEL}}}[$__rate_interval])))", "p99 {{instance}}")]))
+    p.append(panel(l, "timeseries", "Connections by listener",
+                   "Open client connections per listener (`kafka_network_connections`).",
+                   "none", [(f"sum by (instance, listener) (kafka_network_connections{{{SEL}}})",
+                              "{{instance}} {{listener}}")]))
     p.append(panel(l, "timeseries", "Connections closed for bad requests",
                    "Connections closed after malformed, oversized or unsupported requests per second "
                    "(`kafka_network_malformed_requests_total`).",
                    "reqps", [(f"sum by (instance, listener, reason) (rate(kafka_network_malformed_requests_total{{{SEL}}}[$__rate_interval]))",
                               "{{instance}} {{listener}} {{reason}}")]))
     return dashboard("kraftd-broker", "kraftd / Broker",
-                     "Per-instance drill-down: process resources and request handling.", p, LINKS)
+                     "Per-instance drill-down: process resources, partitions, storage, traffic and request handling.", p, LINKS)
+
+
+def topics():
+    l = Layout()
+    tsel = f'topic=~"$topic", {SEL}'
+    active = f"on (instance) (kafka_controller_active_controllers{{{SEL}}} == 1)"
+    topic_var = query_var("topic", "Topic", 'label_values(kafka_log_size_bytes{instance=~"$instance"}, topic)')
+    p = [row(l, "Traffic by topic")]
+    p.append(panel(l, "timeseries", "Bytes in by topic",
+                   "Record-batch bytes produced per second, by topic, summed over the brokers "
+                   "(`kafka_server_topic_bytes_in_total`).",
+                   "Bps", [(f"sum by (topic) (rate(kafka_server_topic_bytes_in_total{{{tsel}}}[$__rate_interval]))", "{{topic}}")]))
+    p.append(panel(l, "timeseries", "Bytes out by topic",
+                   "Record-batch bytes fetched per second, by topic, summed over the brokers "
+                   "(`kafka_server_topic_bytes_out_total`); every consumer of a topic adds to it.",
+                   "Bps", [(f"sum by (topic) (rate(kafka_server_topic_bytes_out_total{{{tsel}}}[$__rate_interval]))", "{{topic}}")]))
+    p.append(panel(l, "timeseries", "Messages in by topic",
+                   "Records produced per second, by topic (`kafka_server_topic_messages_in_total`).",
+                   "ops", [(f"sum by (topic) (rate(kafka_server_topic_messages_in_total{{{tsel}}}[$__rate_interval]))", "{{topic}}")]))
+    p.append(panel(l, "bargauge", "Top topics by bytes in",
+                   "The ten topics with the most produced bytes per second now (`kafka_server_topic_bytes_in_total`).",
+                   "Bps", [(f"topk(10, sum by (topic) (rate(kafka_server_topic_bytes_in_total{{{tsel}}}[$__rate_interval])))", "{{topic}}")],
+                   w=12, extra={"options": {"orientation": "horizontal", "displayMode": "basic",
+                                            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}}))
+    p.append(panel(l, "bargauge", "Top topics by bytes out",
+                   "The ten topics with the most fetched bytes per second now (`kafka_server_topic_bytes_out_total`).",
+                   "Bps", [(f"topk(10, sum by (topic) (rate(kafka_server_topic_bytes_out_total{{{tsel}}}[$__rate_interval])))", "{{topic}}")],
+                   w=12, extra={"options": {"orientation": "horizontal", "displayMode": "basic",
+                                            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}}))
+    p.append(row(l, "Size"))
+    p.append(panel(l, "timeseries", "Log size by topic",
+                   "Bytes of log segments per topic, summed over every node holding a replica (`kafka_log_size_bytes`), "
+                   "so a topic with replication factor 3 counts three times. `__cluster_metadata` is the metadata log. "
+                   "Disk running out: runbooks KafkaLogDirAlmostFull and KafkaLogDirFillingUp.",
+                   "bytes", [(f"sum by (topic) (kafka_log_size_bytes{{{tsel}}})", "{{topic}}")]))
+    p.append(panel(l, "bargauge", "Largest topics",
+                   "The ten topics using the most disk now, all replicas together (`kafka_log_size_bytes`).",
+                   "bytes", [(f"topk(10, sum by (topic) (kafka_log_size_bytes{{{tsel}}}))", "{{topic}}")],
+                   extra={"options": {"orientation": "horizontal", "displayMode": "basic",
+                                      "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}}))
+    p.append(panel(l, "timeseries", "Log segments by topic",
+                   "Segment files per topic over all nodes (`kafka_log_segments`); a steadily growing count means "
+                   "retention is not deleting segments.",
+                   "none", [(f"sum by (topic) (kafka_log_segments{{{tsel}}})", "{{topic}}")]))
+    p.append(row(l, "Partitions"))
+    p.append(panel(l, "stat", "Topics / partitions",
+                   "Topics and partitions in the cluster on the active controller "
+                   "(`kafka_controller_topics`, `kafka_controller_partitions`). Per-topic partition counts: "
+                   "`kraftd topics --describe`.",
+                   "none", [(f"max(kafka_controller_topics{{{SEL}}} and {active})", "topics"),
+                            (f"max(kafka_controller_partitions{{{SEL}}} and {active})", "partitions")], w=6, h=6))
+    p.append(panel(l, "stat", "Offline partitions",
+                   "Partitions without a leader on the active controller (`kafka_controller_offline_partitions`). "
+                   "Above 0: runbook KafkaOfflinePartitions.",
+                   "none", [(f"max(kafka_controller_offline_partitions{{{SEL}}} and {active})", "offline")], w=6, h=6))
+    p.append(panel(l, "stat", "Under-replicated and under-min-ISR partitions",
+                   "Partitions whose ISR is smaller than their replica set (`kafka_server_under_replicated_partitions`), "
+                   "smaller than min.insync.replicas (`kafka_server_under_min_isr_partitions`) or exactly at it "
+                   "(`kafka_server_at_min_isr_partitions`), summed over their leaders. These gauges have no topic "
+                   "label: `kraftd topics --describe --under-replicated-partitions` names the partitions. Runbooks "
+                   "KafkaUnderReplicatedPartitions and KafkaUnderMinIsrPartitions.",
+                   "none", [(f"sum(kafka_server_under_replicated_partitions{{{SEL}}})", "under-replicated"),
+                            (f"sum(kafka_server_under_min_isr_partitions{{{SEL}}})", "under min ISR"),
+                            (f"sum(kafka_server_at_min_isr_partitions{{{SEL}}})", "at min ISR")], w=12, h=6))
+    p.append(panel(l, "timeseries", "Partitions and leaders by broker",
+                   "Partition replicas and partition leaders on each broker (`kafka_server_partitions`, "
+                   "`kafka_server_leader_partitions`); a broker leading far more than the others carries more traffic.",
+                   "none", [(f"kafka_server_partitions{{{SEL}}}", "replicas {{instance}}"),
+                            (f"kafka_server_leader_partitions{{{SEL}}}", "leaders {{instance}}")], w=12))
+    p.append(panel(l, "timeseries", "Under-replicated partitions by broker",
+                   "Partitions each broker leads whose ISR is short (`kafka_server_under_replicated_partitions`) or "
+                   "under min.insync.replicas (`kafka_server_under_min_isr_partitions`): which leader to look at.",
+                   "none", [(f"kafka_server_under_replicated_partitions{{{SEL}}}", "under-replicated {{instance}}"),
+                            (f"kafka_server_under_min_isr_partitions{{{SEL}}}", "under min ISR {{instance}}")], w=12))
+    return dashboard("kraftd-topics", "kraftd / Topics",
+                     "Per-topic traffic and size, and the partition state of the cluster's topics.", p, LINKS,
+                     extra_variables=(topic_var,))
 
 
 def quorum():
@@ -427,7 +632,7 @@ def quorum():
 def main():
     out = os.path.join(ROOT, "dashboards")
     os.makedirs(out, exist_ok=True)
-    for d in (cluster_overview(), quorum(), broker()):
+    for d in (cluster_overview(), quorum(), broker(), topics()):
         with open(os.path.join(out, d["uid"] + ".json"), "w") as f:
             json.dump(d, f, indent=2, sort_keys=False)
             f.write("\n")

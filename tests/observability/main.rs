@@ -1,7 +1,9 @@
 //! Live checks of the operator kit against running nodes and a real Prometheus on loopback:
 //! three controllers and three brokers as separate processes, `promtool check metrics` on
-//! every node, every dashboard query evaluates, the must-have panels return data, a healthy
-//! cluster fires nothing but Watchdog, and then, on the same cluster in sequence: `kill -9` of
+//! every node, records produced and consumed with kcat so that the traffic and topic panels
+//! have something to show, every dashboard query evaluates, the must-have panels return data,
+//! the per-topic counters match what was produced, a healthy cluster fires nothing but
+//! Watchdog, and then, on the same cluster in sequence: `kill -9` of
 //! a standby controller fires KafkaTargetDown and KRaftQuorumAtRisk until it is back, `kill -9`
 //! of a broker fires KRaftFencedBrokers until it is back, and SIGSTOP of a broker fires
 //! KRaftMetadataApplyLag from the quorum leader's view (the broker itself cannot be scraped)
@@ -15,6 +17,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -175,6 +178,110 @@ fn api_versions(addr: SocketAddr) {
     s.read_exact(&mut rest).unwrap();
 }
 
+/// Runs kcat with `stdin`, killing it if it has not finished within `timeout`; returns
+/// (success, stdout, stderr).
+fn kcat(args: &[&str], stdin: &str, timeout: Duration) -> (bool, String, String) {
+    let mut child = Command::new(require_tool("kcat"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    // Drain the pipes on threads so that a chatty kcat never blocks on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out, mut err) = (out.join().unwrap(), err.join().unwrap());
+    if status.is_none() {
+        err.push_str(&format!("\n(kcat killed after {timeout:?})"));
+    }
+    (status.is_some_and(|s| s.success()), out, err)
+}
+
+/// Topics the live check writes to, with their replica assignment: every partition on broker
+/// 6, the one broker the later steps never kill or pause, so that those steps take no
+/// partition offline.
+const TOPICS: &[(&str, &str)] = &[("kit-orders", "6,6"), ("kit-clicks", "6")];
+/// Records produced to each topic.
+const RECORDS: usize = 200;
+
+/// Creates [`TOPICS`] on `broker`, produces [`RECORDS`] records to each with acks=1 and reads
+/// them all back, so that bytes in, bytes out, messages in and log size have data.
+fn produce_and_consume(broker: SocketAddr) {
+    let b = broker.to_string();
+    for (topic, assignment) in TOPICS {
+        let (status, out, err) = run_kraftd(&[
+            "topics",
+            "--bootstrap-server",
+            &b,
+            "--create",
+            "--topic",
+            topic,
+            "--replica-assignment",
+            assignment,
+        ]);
+        assert!(status.success(), "create {topic}: {out}{err}");
+        let input: String = (0..RECORDS)
+            .map(|i| format!("{topic} record {i} {}\n", "x".repeat(i % 50)))
+            .collect();
+        let (ok, _, err) = kcat(
+            &[
+                "-b",
+                &b,
+                "-P",
+                "-t",
+                topic,
+                "-X",
+                "acks=1",
+                "-X",
+                "linger.ms=5",
+                "-X",
+                "batch.num.messages=50",
+                "-X",
+                "message.timeout.ms=20000",
+            ],
+            &input,
+            START,
+        );
+        assert!(ok, "produce to {topic}: {err}");
+        let read = wait_for(START, "every produced record readable", || {
+            let (ok, out, _) = kcat(
+                &["-b", &b, "-C", "-t", topic, "-o", "beginning", "-e", "-q"],
+                "",
+                START,
+            );
+            let n = out.lines().count();
+            (ok && n >= RECORDS).then_some(n)
+        });
+        assert_eq!(read, RECORDS, "{topic}: records read back");
+    }
+}
+
 /// Every dashboard query with Grafana's variables replaced for a live evaluation.
 fn dashboard_queries() -> Vec<(String, String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
@@ -196,7 +303,8 @@ fn dashboard_queries() -> Vec<(String, String, String)> {
                     .replace("$__rate_interval", "15s")
                     .replace("$instance", ".*")
                     .replace("$cluster", ".*")
-                    .replace("$role", ".*");
+                    .replace("$role", ".*")
+                    .replace("$topic", ".*");
                 out.push((uid.clone(), p["title"].as_str().unwrap().to_string(), expr));
             }
         }
@@ -211,14 +319,53 @@ const MUST_HAVE: &[(&str, &str)] = &[
     ("kraftd-cluster-overview", "Brokers active / fenced"),
     ("kraftd-cluster-overview", "Offline partitions"),
     ("kraftd-cluster-overview", "Topics / partitions"),
+    ("kraftd-cluster-overview", "Under-min-ISR partitions"),
+    ("kraftd-cluster-overview", "At-min-ISR partitions"),
+    ("kraftd-cluster-overview", "Under-replicated partitions"),
+    ("kraftd-cluster-overview", "Offline log directories"),
     ("kraftd-cluster-overview", "Requests by API"),
     ("kraftd-cluster-overview", "Request latency p99 by API"),
+    ("kraftd-cluster-overview", "Bytes in / out"),
+    ("kraftd-cluster-overview", "Messages in"),
+    ("kraftd-cluster-overview", "Produce latency p50 / p99"),
+    ("kraftd-cluster-overview", "Fetch latency p50 / p99"),
     ("kraftd-cluster-overview", "Connections by listener"),
     ("kraftd-cluster-overview", "CPU"),
     ("kraftd-cluster-overview", "Resident memory"),
+    ("kraftd-cluster-overview", "Purgatory size"),
+    ("kraftd-cluster-overview", "Log directory free space"),
+    ("kraftd-cluster-overview", "File descriptors used"),
     ("kraftd-broker", "File descriptors used"),
+    ("kraftd-broker", "Partitions and leaders"),
+    ("kraftd-broker", "ISR health of led partitions"),
+    ("kraftd-broker", "Offline log directories"),
     ("kraftd-broker", "Log directory free space"),
+    ("kraftd-broker", "Log directory free and total bytes"),
+    ("kraftd-broker", "Log size by topic"),
+    ("kraftd-broker", "Log segments by topic"),
+    ("kraftd-broker", "Bytes in / out"),
+    ("kraftd-broker", "Messages in"),
+    ("kraftd-broker", "Purgatory size"),
     ("kraftd-broker", "Request latency p50 / p99"),
+    ("kraftd-broker", "Produce latency p50 / p99"),
+    ("kraftd-broker", "Fetch latency p50 / p99"),
+    ("kraftd-broker", "Connections by listener"),
+    ("kraftd-topics", "Bytes in by topic"),
+    ("kraftd-topics", "Bytes out by topic"),
+    ("kraftd-topics", "Messages in by topic"),
+    ("kraftd-topics", "Top topics by bytes in"),
+    ("kraftd-topics", "Top topics by bytes out"),
+    ("kraftd-topics", "Log size by topic"),
+    ("kraftd-topics", "Largest topics"),
+    ("kraftd-topics", "Log segments by topic"),
+    ("kraftd-topics", "Topics / partitions"),
+    ("kraftd-topics", "Offline partitions"),
+    (
+        "kraftd-topics",
+        "Under-replicated and under-min-ISR partitions",
+    ),
+    ("kraftd-topics", "Partitions and leaders by broker"),
+    ("kraftd-topics", "Under-replicated partitions by broker"),
     ("kraftd-quorum", "Active controller"),
     ("kraftd-quorum", "Epoch"),
     ("kraftd-quorum", "Voters up / total"),
@@ -295,6 +442,15 @@ fn live_cluster_metrics_dashboards_and_alerts() {
         let r = prom.query("count(up{job=\"kraftd\"} == 1)").ok()?;
         (r.first()?["value"][1] == "6").then_some(())
     });
+    // Records in two topics on broker 6 (produced with acks=1 and read back), so that the
+    // traffic, topic and latency panels have data.
+    produce_and_consume(nodes[5].ports.broker_addr());
+    eprintln!(
+        "{} records in each of {} topics produced and read back after {:?}",
+        RECORDS,
+        TOPICS.len(),
+        started.elapsed()
+    );
     // Traffic so that request panels have data; then let rates see two scrapes.
     for _ in 0..3 {
         for n in &nodes {
@@ -305,27 +461,63 @@ fn live_cluster_metrics_dashboards_and_alerts() {
 
     let queries = dashboard_queries();
     assert!(queries.len() >= 10);
-    let mut problems = Vec::new();
-    for (uid, title, expr) in &queries {
-        match prom.query(expr) {
-            Err(e) => problems.push(format!("{uid} / {title}: {e}\n  {expr}")),
-            Ok(result) => {
-                if MUST_HAVE.contains(&(uid.as_str(), title.as_str())) && result.is_empty() {
-                    problems.push(format!("{uid} / {title}: no data\n  {expr}"));
+    let mut missing = Vec::new();
+    for (uid, title) in MUST_HAVE {
+        if !queries.iter().any(|(u, t, _)| u == uid && t == title) {
+            missing.push(format!("must-have panel {uid} / {title} does not exist"));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    // Every query must evaluate; the must-have panels must return data. A series that has
+    // only just appeared (a topic's counters after the first produce) needs two scrapes
+    // before rate() has a value, so empty results are retried until the deadline.
+    let deadline = Instant::now() + START;
+    loop {
+        let mut errors = Vec::new();
+        let mut empty = Vec::new();
+        for (uid, title, expr) in &queries {
+            match prom.query(expr) {
+                Err(e) => errors.push(format!("{uid} / {title}: {e}\n  {expr}")),
+                Ok(result) => {
+                    if MUST_HAVE.contains(&(uid.as_str(), title.as_str())) && result.is_empty() {
+                        empty.push(format!("{uid} / {title}: no data\n  {expr}"));
+                    }
                 }
             }
         }
-    }
-    for (uid, title) in MUST_HAVE {
-        if !queries.iter().any(|(u, t, _)| u == uid && t == title) {
-            problems.push(format!("must-have panel {uid} / {title} does not exist"));
+        assert!(
+            errors.is_empty(),
+            "dashboard queries failing:\n{}",
+            errors.join("\n")
+        );
+        if empty.is_empty() {
+            break;
         }
+        assert!(
+            Instant::now() < deadline,
+            "must-have panels without data after {START:?}:\n{}",
+            empty.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(
-        problems.is_empty(),
-        "dashboard queries:\n{}",
-        problems.join("\n")
-    );
+    // The topic panels count what was produced: every record once, on broker 6 only.
+    for (topic, _) in TOPICS {
+        let q = format!("sum(kafka_server_topic_messages_in_total{{topic=\"{topic}\"}})");
+        wait_for(
+            START,
+            "messages-in counters to reach the records produced",
+            || {
+                let r = prom.query(&q).ok()?;
+                (r.first()?["value"][1] == RECORDS.to_string().as_str()).then_some(())
+            },
+        );
+        let q = format!("count(kafka_server_topic_bytes_in_total{{topic=\"{topic}\"}} > 0)");
+        let r = prom.query(&q).unwrap();
+        assert_eq!(
+            r[0]["value"][1], "1",
+            "{topic}: brokers with bytes in: {r:?}"
+        );
+    }
     // The controller panels see exactly one active controller and three active brokers.
     let active = prom
         .query("sum(kafka_controller_active_controllers)")

@@ -1,8 +1,8 @@
 //! The operator kit stays honest: alert rules pass promtool and their unit tests, every alert
 //! has a runbook with the required sections and a firing and a quiet test case, every runbook
 //! belongs to an alert or is a procedure, dashboards follow the conventions, every metric a
-//! dashboard or rule queries exists in the catalogue, and every `kraftd` command a runbook
-//! shows parses.
+//! dashboard or rule queries exists in the catalogue, docs/metrics.md says which dashboards
+//! and alerts use each metric, and every `kraftd` command a runbook shows parses.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -603,4 +603,88 @@ fn panels_named_in_runbooks_exist() {
         .map(|(file, name)| format!("{file}: no dashboard panel titled {name:?}"))
         .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The metric a queried series name belongs to: `…_bucket`, `…_sum` and `…_count` of a
+/// histogram count as the histogram.
+fn base_metric(name: &str, histograms: &BTreeSet<String>) -> String {
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = name.strip_suffix(suffix)
+            && histograms.contains(base)
+        {
+            return base.to_string();
+        }
+    }
+    name.to_string()
+}
+
+/// The "used by" table of docs/metrics.md: every catalogue metric (in catalogue order), then
+/// the process and scrape metrics the kit uses, with the dashboards (by uid) and alerts that
+/// query each.
+fn usage_table() -> String {
+    let defs = kraftd::observability::Metrics::new().definitions().to_vec();
+    let histograms: BTreeSet<String> = defs
+        .iter()
+        .filter(|d| d.kind == kraftd::observability::metrics::MetricKind::Histogram)
+        .map(|d| d.name.clone())
+        .collect();
+    let mut used: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    for path in files("dashboards", ".json") {
+        let d: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let uid = d["uid"].as_str().unwrap().to_string();
+        let mut exprs = Vec::new();
+        for p in d["panels"].as_array().unwrap() {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                exprs.push(t["expr"].as_str().unwrap().to_string());
+            }
+        }
+        for v in d["templating"]["list"].as_array().unwrap() {
+            if let Some(q) = v["definition"].as_str() {
+                exprs.push(q.to_string());
+            }
+        }
+        for e in exprs {
+            for m in metric_names(&e) {
+                let entry = used.entry(base_metric(&m, &histograms)).or_default();
+                entry.0.insert(uid.clone());
+            }
+        }
+    }
+    for (name, rule) in alert_rules() {
+        for m in metric_names(rule["expr"].as_str().unwrap()) {
+            let entry = used.entry(base_metric(&m, &histograms)).or_default();
+            entry.1.insert(name.clone());
+        }
+    }
+    let cell = |set: Option<&BTreeSet<String>>| match set {
+        Some(s) if !s.is_empty() => s.iter().cloned().collect::<Vec<_>>().join(", "),
+        _ => "—".to_string(),
+    };
+    let mut out = String::from("| Metric | Dashboards | Alerts |\n|---|---|---|\n");
+    let mut names: Vec<String> = defs.iter().map(|d| d.name.clone()).collect();
+    names.extend(
+        used.keys()
+            .filter(|k| !defs.iter().any(|d| &d.name == *k))
+            .cloned(),
+    );
+    for name in names {
+        let u = used.get(&name);
+        out.push_str(&format!(
+            "| `{name}` | {} | {} |\n",
+            cell(u.map(|u| &u.0)),
+            cell(u.map(|u| &u.1))
+        ));
+    }
+    out
+}
+
+#[test]
+fn docs_metrics_says_where_each_metric_is_used() {
+    let doc = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
+    let table = usage_table();
+    assert!(
+        doc.contains(&table),
+        "docs/metrics.md is out of date; its \"used by\" table must be exactly:\n{table}"
+    );
 }
