@@ -412,3 +412,78 @@ fn perf_load_generator_produces_consumes_and_times_end_to_end() {
     assert!(!status.success());
     assert!(err.contains("MESSAGE_TOO_LARGE"), "{err}");
 }
+
+/// A follower's Fetch (replica id set) whose last fetched epoch disagrees with the leader's
+/// log gets the diverging epoch and no records; a consistent one gets records.
+#[test]
+fn follower_fetch_with_a_diverging_epoch_is_told_where_to_truncate() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    let (_dir, _node, ports) = start("");
+    let b = ports.broker_addr().to_string();
+    let (status, out, err) = run_kraftd(&[
+        "perf",
+        "produce",
+        "--bootstrap-server",
+        &b,
+        "--topic",
+        "diverge",
+        "--num-records",
+        "100",
+        "--acks",
+        "1",
+    ]);
+    assert!(status.success(), "{out}{err}");
+    let fetch = |last_fetched_epoch: i32, fetch_offset: i64| {
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(7))
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("diverge")))
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(0)
+                            .with_current_leader_epoch(-1)
+                            .with_fetch_offset(fetch_offset)
+                            .with_last_fetched_epoch(last_fetched_epoch)
+                            .with_partition_max_bytes(1 << 20),
+                    ]),
+            ]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut c = kraftd::network::client::KafkaConnection::connect(
+                &b,
+                "follower-test",
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+            let r = c.send(&request, 12, Duration::from_secs(5)).await.unwrap();
+            r.responses[0].partitions[0].clone()
+        })
+    };
+    // The log holds epoch 0 up to offset 100.
+    let p = fetch(0, 50);
+    assert_eq!(p.error_code, 0);
+    assert_eq!(p.diverging_epoch.epoch, -1, "{p:?}");
+    assert!(p.records.as_ref().is_some_and(|r| !r.is_empty()));
+    for (epoch, offset) in [(3, 100), (0, 150)] {
+        let p = fetch(epoch, offset);
+        assert_eq!(p.error_code, 0);
+        assert_eq!(
+            (p.diverging_epoch.epoch, p.diverging_epoch.end_offset),
+            (0, 100),
+            "last fetched epoch {epoch} at {offset}"
+        );
+        assert!(p.records.as_ref().is_none_or(|r| r.is_empty()));
+        assert_eq!(p.high_watermark, 100);
+    }
+}

@@ -1,12 +1,17 @@
 //! Fetch (API 1) for consumers: committed data (below the high watermark) from partition
 //! leaders, per-partition and response byte limits, long-poll until `min_bytes` are
-//! available or `max_wait_ms` passes (woken by appends). Fetch sessions (KIP-227) are
-//! declined (session id 0), so every fetch is a full fetch.
+//! available or `max_wait_ms` passes (woken by appends). Both isolation levels read up to the
+//! high watermark, which is also the last stable offset while there are no transactions. A
+//! follower (replica id >= 0) whose last fetched epoch disagrees with this log gets the
+//! diverging epoch instead of records. Fetch sessions (KIP-227) are declined (session id 0),
+//! so every fetch is a full fetch.
 
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
@@ -25,6 +30,23 @@ fn partition_error(index: i32, e: ResponseError) -> PartitionData {
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
         .with_records(Some(bytes::Bytes::new()))
+}
+
+/// Where a follower's log diverges from this leader's: the follower's last fetched batch had
+/// `last_fetched_epoch`, and it asks from `fetch_offset`. `end` is this log's largest epoch
+/// `<=` that one and where it ends. When that epoch is older, or ends before the fetch
+/// offset, the follower must truncate to the returned end offset before fetching again.
+fn diverging_epoch(
+    last_fetched_epoch: i32,
+    fetch_offset: i64,
+    end: Option<(i32, i64)>,
+) -> Option<EpochEndOffset> {
+    let (epoch, end_offset) = end.unwrap_or((-1, -1));
+    (epoch < last_fetched_epoch || end_offset < fetch_offset).then(|| {
+        EpochEndOffset::default()
+            .with_epoch(epoch)
+            .with_end_offset(end_offset)
+    })
 }
 
 /// One pass over the requested partitions; returns the response and the bytes it carries.
@@ -50,6 +72,11 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
     };
     let mut total = 0usize;
     let mut first = true;
+    let follower = if version >= 15 {
+        r.replica_state.replica_id.0 >= 0
+    } else {
+        r.replica_id.0 >= 0
+    };
     let mut topics = Vec::new();
     for t in &r.topics {
         let name = if version >= 13 {
@@ -90,6 +117,26 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
                         p.partition,
                         ResponseError::UnknownLeaderEpoch,
                     ));
+                    continue;
+                }
+            }
+            if follower && version >= 12 && p.last_fetched_epoch >= 0 {
+                let end =
+                    partition.with_log(|log, _| log.end_offset_for_epoch(p.last_fetched_epoch));
+                if let Ok(end) = end
+                    && let Some(diverging) =
+                        diverging_epoch(p.last_fetched_epoch, p.fetch_offset, end)
+                {
+                    let (start, hwm) = partition.offsets().unwrap_or((-1, -1));
+                    parts.push(
+                        PartitionData::default()
+                            .with_partition_index(p.partition)
+                            .with_high_watermark(hwm)
+                            .with_last_stable_offset(hwm)
+                            .with_log_start_offset(start)
+                            .with_diverging_epoch(diverging)
+                            .with_records(Some(bytes::Bytes::new())),
+                    );
                     continue;
                 }
             }
@@ -232,5 +279,26 @@ async fn futures_any(watchers: &mut [tokio::sync::watch::Receiver<i64>]) {
     let _ = rx.recv().await;
     for t in tasks {
         t.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diverging_epoch;
+
+    #[test]
+    fn a_follower_diverges_when_its_epoch_is_unknown_or_ends_earlier() {
+        // The leader has epoch 3 ending at 120; the follower fetched epoch 3 up to 100.
+        assert!(diverging_epoch(3, 100, Some((3, 120))).is_none());
+        assert!(diverging_epoch(3, 120, Some((3, 120))).is_none());
+        // The follower has more of epoch 3 than the leader kept.
+        let d = diverging_epoch(3, 130, Some((3, 120))).unwrap();
+        assert_eq!((d.epoch, d.end_offset), (3, 120));
+        // The follower's epoch 5 never existed here; the leader's latest older one is 3.
+        let d = diverging_epoch(5, 130, Some((3, 120))).unwrap();
+        assert_eq!((d.epoch, d.end_offset), (3, 120));
+        // Nothing at or below the follower's epoch.
+        let d = diverging_epoch(1, 10, None).unwrap();
+        assert_eq!((d.epoch, d.end_offset), (-1, -1));
     }
 }
