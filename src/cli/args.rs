@@ -73,6 +73,10 @@ pub struct PerfTarget {
     /// Request timeout in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub timeout_ms: u64,
+    /// Highest Fetch version to use (default: the highest both sides speak, at most 12), e.g.
+    /// 11 for a broker whose flexible Fetch responses do not decode.
+    #[arg(long)]
+    pub max_fetch_version: Option<i16>,
 }
 
 #[derive(Args, Debug, Clone)]

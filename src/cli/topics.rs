@@ -49,16 +49,9 @@ fn kafka_error(code: i16, message: Option<&StrBytes>) -> TopicsError {
 }
 
 async fn connect(bootstrap: &str, timeout: Duration) -> Result<KafkaConnection, TopicsError> {
-    for addr in bootstrap
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        if let Ok(c) = KafkaConnection::connect(addr, CLIENT_ID, timeout).await {
-            return Ok(c);
-        }
-    }
-    Err(TopicsError::Unreachable(bootstrap.to_string()))
+    KafkaConnection::connect_any(bootstrap, CLIENT_ID, timeout)
+        .await
+        .ok_or_else(|| TopicsError::Unreachable(bootstrap.to_string()))
 }
 
 /// Parses `1:2,2:3` into per-partition broker lists.

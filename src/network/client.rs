@@ -76,6 +76,20 @@ impl KafkaConnection {
         })
     }
 
+    /// Connects to the first endpoint of a `host:port,...` bootstrap list that answers.
+    pub async fn connect_any(bootstrap: &str, client_id: &str, timeout: Duration) -> Option<Self> {
+        for addr in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            if let Ok(c) = KafkaConnection::connect(addr, client_id, timeout).await {
+                return Some(c);
+            }
+        }
+        None
+    }
+
     pub fn addr(&self) -> &str {
         &self.addr
     }

@@ -78,7 +78,9 @@ impl Cluster {
     /// it is missing and waits until every partition has a leader.
     pub async fn discover(target: &PerfTarget) -> Result<Cluster, PerfError> {
         let timeout = Duration::from_millis(target.timeout_ms);
-        let mut conn = connect_any(&target.bootstrap_server, timeout).await?;
+        let mut conn = KafkaConnection::connect_any(&target.bootstrap_server, CLIENT_ID, timeout)
+            .await
+            .ok_or_else(|| PerfError::Unreachable(target.bootstrap_server.clone()))?;
         let bootstrap = conn.addr().to_string();
         let served = conn
             .send(&ApiVersionsRequest::default(), 0, timeout)
@@ -277,17 +279,4 @@ impl Cluster {
         out.dedup();
         out
     }
-}
-
-async fn connect_any(bootstrap: &str, timeout: Duration) -> Result<KafkaConnection, PerfError> {
-    for addr in bootstrap
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        if let Ok(c) = KafkaConnection::connect(addr, CLIENT_ID, timeout).await {
-            return Ok(c);
-        }
-    }
-    Err(PerfError::Unreachable(bootstrap.to_string()))
 }

@@ -201,7 +201,11 @@ pub async fn run_with(
         Some(t) => (t.start_offsets, Some(t.origin)),
         None => (cluster.list_offsets(-2).await?, None),
     };
-    let version = cluster.versions.get(&cluster.bootstrap, ApiKey::Fetch)?;
+    let spoken = cluster.versions.get(&cluster.bootstrap, ApiKey::Fetch)?;
+    let version = args
+        .target
+        .max_fetch_version
+        .map_or(spoken, |v| v.min(spoken));
     let topic = TopicName(StrBytes::from_string(cluster.topic.clone()));
     let (tx, mut rx) = mpsc::unbounded_channel::<Inbound>();
     let mut conns: Vec<Connection> = Vec::new();
