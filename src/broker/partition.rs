@@ -206,6 +206,13 @@ impl Partition {
         self.lock().is_leader
     }
 
+    /// Whether an append may fsync before it returns (`kraftd.log.flush.before.ack`, or a
+    /// finite `flush.messages`); only those appends need a blocking thread.
+    pub fn append_may_sync(&self) -> bool {
+        let s = self.lock();
+        s.settings.flush_before_ack || s.settings.flush_messages < i64::MAX as u64
+    }
+
     pub fn leader_epoch(&self) -> i32 {
         self.lock().leader_epoch
     }

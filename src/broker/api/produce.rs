@@ -126,12 +126,19 @@ async fn handle_inner(
             let p2 = partition.clone();
             let version = api_version;
             let span = tracing::info_span!("log.append", topic = %name, partition = p.index, bytes);
-            let appended = tokio::task::spawn_blocking(move || {
+            // A page-cache append takes microseconds and runs here; one that may fsync goes
+            // to the blocking pool so it never stalls the other connections of this worker.
+            let appended = if partition.append_may_sync() {
+                tokio::task::spawn_blocking(move || {
+                    let _entered = span.enter();
+                    p2.append_as_leader(records, acks, version, now)
+                })
+                .await
+                .unwrap_or(Err(PartitionError::NotLeader))
+            } else {
                 let _entered = span.enter();
                 p2.append_as_leader(records, acks, version, now)
-            })
-            .await
-            .unwrap_or(Err(PartitionError::NotLeader));
+            };
             match appended {
                 Ok(a) => {
                     ctx.metrics

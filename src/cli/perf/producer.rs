@@ -185,6 +185,7 @@ pub async fn run_with(
     let mut buf = BytesMut::new();
     let start = Instant::now();
     let due_at = |i: u64, rate: f64| start + Duration::from_secs_f64(i as f64 / rate);
+    let mut pacer = rate.map(|rate| pace(start, n, rate));
 
     while finished < n {
         // Generate what is due (paced) or what the batches have room for (unpaced).
@@ -303,7 +304,7 @@ pub async fn run_with(
         }
 
         // Wait for a response, the next due record, or give up on a silent server.
-        let next_due = rate.filter(|_| generated < n).map(|r| due_at(generated, r));
+        let pacing = generated < n && pacer.is_some();
         let waiting = conns.iter().any(|c| !c.in_flight.is_empty());
         tokio::select! {
             biased;
@@ -341,7 +342,7 @@ pub async fn run_with(
                     finished += due.len() as u64;
                 }
             }
-            _ = tokio::time::sleep_until(next_due.unwrap_or(start)), if next_due.is_some() => {}
+            _ = async { pacer.as_mut().expect("paced").recv().await }, if pacing => {}
             _ = tokio::time::sleep(cluster.timeout), if waiting => {
                 return Err(PerfError::Stalled(
                     cluster.timeout,
@@ -362,6 +363,29 @@ pub async fn run_with(
         errors,
         requests,
     })
+}
+
+/// Wakes the producer when each record is due. tokio's timers tick in whole milliseconds,
+/// which would add up to a millisecond of the client's own lateness to every paced latency;
+/// a thread sleeping on the OS's high-resolution timer wakes within tens of microseconds.
+fn pace(start: Instant, n: u64, rate: f64) -> mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let start = start.into_std();
+    std::thread::Builder::new()
+        .name("perf-pacer".into())
+        .spawn(move || {
+            for i in 0..n {
+                let due = start + Duration::from_secs_f64(i as f64 / rate);
+                if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                if tx.send(()).is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("spawn the pacer thread");
+    rx
 }
 
 #[cfg(test)]
