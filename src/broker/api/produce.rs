@@ -12,6 +12,9 @@ use tracing::Instrument;
 use super::BrokerContext;
 use crate::broker::partition::PartitionError;
 
+/// Largest batch appended on the request's own task.
+const INLINE_APPEND_BYTES: u64 = 64 * 1024;
+
 /// The outcome of one partition's append, before acks=all waiting.
 struct Pending {
     response: PartitionProduceResponse,
@@ -126,9 +129,10 @@ async fn handle_inner(
             let p2 = partition.clone();
             let version = api_version;
             let span = tracing::info_span!("log.append", topic = %name, partition = p.index, bytes);
-            // A page-cache append takes microseconds and runs here; one that may fsync goes
-            // to the blocking pool so it never stalls the other connections of this worker.
-            let appended = if partition.append_may_sync() {
+            // A small page-cache append takes microseconds and runs here. Large batches (their
+            // copy and index updates take longer) and appends that may fsync go to the blocking
+            // pool, so that they never stall the other requests of this worker.
+            let appended = if bytes > INLINE_APPEND_BYTES || partition.append_may_sync() {
                 tokio::task::spawn_blocking(move || {
                     let _entered = span.enter();
                     p2.append_as_leader(records, acks, version, now)
