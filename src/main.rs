@@ -46,6 +46,15 @@ fn serve(loaded: LoadedConfig, dev_data_dir: Option<PathBuf>) -> anyhow::Result<
     Ok(())
 }
 
+/// A one-thread runtime for the admin commands and the load generator (which then takes a
+/// single core, leaving the rest to a server under test on the same machine).
+fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => {
@@ -73,10 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .or(args.bootstrap_server)
                 .context("--bootstrap-server or --bootstrap-controller is required")?;
             let timeout = std::time::Duration::from_millis(args.timeout_ms);
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
+            let runtime = current_thread_runtime()?;
             let view = runtime.block_on(cli::metadata_quorum::describe(&bootstrap, timeout))?;
             let MetadataQuorumCommand::Describe {
                 status,
@@ -92,21 +98,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Topics(args) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
+            let runtime = current_thread_runtime()?;
             let out = runtime.block_on(cli::topics::run(&args))?;
             print!("{out}");
             Ok(())
         }
         Command::Perf(command) => {
-            // One thread: the client takes a single core, leaving the rest to the server
-            // under test on the same machine.
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
+            let runtime = current_thread_runtime()?;
             let out = runtime.block_on(cli::perf::run(&command))?;
             print!("{out}");
             Ok(())
