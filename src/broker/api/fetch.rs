@@ -262,29 +262,54 @@ pub async fn handle(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> Fetc
     }
 }
 
-/// Resolves when any receiver sees a new value.
+/// Resolves when any receiver sees a new value; a closed channel (its partition went away)
+/// never wakes it. Polls every receiver from this task instead of spawning one per partition.
 async fn futures_any(watchers: &mut [tokio::sync::watch::Receiver<i64>]) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut tasks = Vec::new();
-    for w in watchers.iter() {
-        let mut w = w.clone();
-        let tx = tx.clone();
-        tasks.push(tokio::spawn(async move {
-            if w.changed().await.is_ok() {
-                let _ = tx.send(()).await;
+    use std::future::Future;
+    use std::task::Poll;
+    let mut changes: Vec<_> = watchers
+        .iter_mut()
+        .map(|w| Some(Box::pin(w.changed())))
+        .collect();
+    std::future::poll_fn(|cx| {
+        for slot in changes.iter_mut() {
+            if let Some(change) = slot {
+                match change.as_mut().poll(cx) {
+                    Poll::Ready(Ok(())) => return Poll::Ready(()),
+                    Poll::Ready(Err(_)) => *slot = None,
+                    Poll::Pending => {}
+                }
             }
-        }));
-    }
-    drop(tx);
-    let _ = rx.recv().await;
-    for t in tasks {
-        t.abort();
-    }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::diverging_epoch;
+    use std::time::Duration;
+
+    use super::{diverging_epoch, futures_any};
+
+    #[tokio::test]
+    async fn any_watcher_wakes_the_wait_and_closed_ones_never_do() {
+        let (tx1, rx1) = tokio::sync::watch::channel(0i64);
+        let (tx2, rx2) = tokio::sync::watch::channel(0i64);
+        let mut watchers = vec![rx1, rx2];
+        drop(tx1);
+        let short = Duration::from_millis(20);
+        assert!(
+            tokio::time::timeout(short, futures_any(&mut watchers))
+                .await
+                .is_err(),
+            "a closed channel woke the wait"
+        );
+        tx2.send(5).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), futures_any(&mut watchers))
+            .await
+            .expect("the second watcher wakes the wait");
+    }
 
     #[test]
     fn a_follower_diverges_when_its_epoch_is_unknown_or_ends_earlier() {
