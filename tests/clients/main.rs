@@ -5,8 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -54,30 +53,9 @@ fn launch(
     node
 }
 
+/// kcat with optional input, killed if it runs past a minute.
 fn kcat(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut child = Command::new(require_tool("kcat"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    } else {
-        drop(child.stdin.take());
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::kcat(args, stdin.unwrap_or(""), Duration::from_secs(60))
 }
 
 #[test]

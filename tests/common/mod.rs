@@ -614,3 +614,48 @@ impl Drop for ProcessCluster {
         }
     }
 }
+
+/// Runs kcat with `stdin`, killing it if it has not finished within `timeout`; returns
+/// (success, stdout, stderr).
+pub fn kcat(args: &[&str], stdin: &str, timeout: Duration) -> (bool, String, String) {
+    let mut child = Command::new(require_tool("kcat"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    // Drain the pipes on threads so that a chatty kcat never blocks on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out, mut err) = (out.join().unwrap(), err.join().unwrap());
+    if status.is_none() {
+        err.push_str(&format!("\n(kcat killed after {timeout:?})"));
+    }
+    (status.is_some_and(|s| s.success()), out, err)
+}

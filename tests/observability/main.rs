@@ -17,7 +17,6 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -176,51 +175,6 @@ fn api_versions(addr: SocketAddr) {
     s.read_exact(&mut size).unwrap();
     let mut rest = vec![0u8; i32::from_be_bytes(size) as usize];
     s.read_exact(&mut rest).unwrap();
-}
-
-/// Runs kcat with `stdin`, killing it if it has not finished within `timeout`; returns
-/// (success, stdout, stderr).
-fn kcat(args: &[&str], stdin: &str, timeout: Duration) -> (bool, String, String) {
-    let mut child = Command::new(require_tool("kcat"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let _ = input.write_all(stdin.as_bytes());
-    drop(input);
-    // Drain the pipes on threads so that a chatty kcat never blocks on a full pipe.
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (out, mut err) = (out.join().unwrap(), err.join().unwrap());
-    if status.is_none() {
-        err.push_str(&format!("\n(kcat killed after {timeout:?})"));
-    }
-    (status.is_some_and(|s| s.success()), out, err)
 }
 
 /// Topics the live check writes to, with their replica assignment: every partition on broker
