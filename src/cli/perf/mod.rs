@@ -15,6 +15,7 @@
 mod cluster;
 mod consumer;
 mod latency;
+mod pacer;
 mod pipeline;
 mod producer;
 
@@ -50,6 +51,8 @@ pub enum PerfError {
     Stalled(Duration, String),
     #[error("the broker refused records:\n{0}")]
     Refused(String),
+    #[error("the pacing timer failed: {0}")]
+    Pacer(std::io::Error),
     #[error("bad response from {addr}: {reason}")]
     Protocol { addr: String, reason: String },
 }

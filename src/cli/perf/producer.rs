@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::cluster::Cluster;
 use super::latency::LatencyReport;
+use super::pacer::Pacer;
 use super::pipeline::{Inbound, Pipeline};
 use super::{MB, PerfError};
 use crate::cli::args::PerfProduceArgs;
@@ -185,7 +186,10 @@ pub async fn run_with(
     let mut buf = BytesMut::new();
     let start = Instant::now();
     let due_at = |i: u64, rate: f64| start + Duration::from_secs_f64(i as f64 / rate);
-    let mut pacer = rate.map(|rate| pace(start, n, rate));
+    let mut pacer = match rate {
+        Some(_) => Some(Pacer::new().map_err(PerfError::Pacer)?),
+        None => None,
+    };
 
     while finished < n {
         // Generate what is due (paced) or what the batches have room for (unpaced).
@@ -342,7 +346,10 @@ pub async fn run_with(
                     finished += due.len() as u64;
                 }
             }
-            _ = async { pacer.as_mut().expect("paced").recv().await }, if pacing => {}
+            woke = async {
+                let due = due_at(generated, rate.expect("paced"));
+                pacer.as_mut().expect("paced").sleep_until(due).await
+            }, if pacing => woke.map_err(PerfError::Pacer)?,
             _ = tokio::time::sleep(cluster.timeout), if waiting => {
                 return Err(PerfError::Stalled(
                     cluster.timeout,
@@ -363,29 +370,6 @@ pub async fn run_with(
         errors,
         requests,
     })
-}
-
-/// Wakes the producer when each record is due. tokio's timers tick in whole milliseconds,
-/// which would add up to a millisecond of the client's own lateness to every paced latency;
-/// a thread sleeping on the OS's high-resolution timer wakes within tens of microseconds.
-fn pace(start: Instant, n: u64, rate: f64) -> mpsc::UnboundedReceiver<()> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let start = start.into_std();
-    std::thread::Builder::new()
-        .name("perf-pacer".into())
-        .spawn(move || {
-            for i in 0..n {
-                let due = start + Duration::from_secs_f64(i as f64 / rate);
-                if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                if tx.send(()).is_err() {
-                    return;
-                }
-            }
-        })
-        .expect("spawn the pacer thread");
-    rx
 }
 
 #[cfg(test)]
