@@ -48,8 +48,17 @@ pub struct Log {
     segments: BTreeMap<i64, Segment>,
     log_start_offset: i64,
     recovery_point: i64,
+    /// The recovery point in the checkpoint file, and when it was written.
+    checkpointed: (i64, Instant),
     epochs: LeaderEpochCache,
 }
+
+/// How often a flush also rewrites the recovery-point checkpoint (Kafka's
+/// `log.flush.offset.checkpoint.interval.ms` default). Writing it atomically costs three more
+/// fsyncs (file, rename, directory), too many to pay on every flush of a log that flushes per
+/// acknowledgement. A checkpoint that lags only makes recovery after a crash re-validate more
+/// segments; truncations, which move the recovery point back, write it at once.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 fn read_i64_file(path: &Path) -> Option<i64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
@@ -102,7 +111,7 @@ impl Log {
             let is_last = i + 1 == bases.len();
             let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
             let recover = is_last || next_base > recovery_point;
-            let (seg, r) = Segment::open(
+            let (mut seg, r) = Segment::open(
                 dir,
                 *base,
                 config.index_interval_bytes,
@@ -124,6 +133,11 @@ impl Log {
                 if !is_last {
                     cut_after = Some(*base);
                 }
+            }
+            if recover && !is_last && cut_after.is_none() {
+                // A recovered segment that is not the last one is sealed again: its indexes
+                // leave memory, so a log keeps at most the active segment's two mappings.
+                seg.seal()?;
             }
             segments.insert(*base, seg);
         }
@@ -157,6 +171,7 @@ impl Log {
             segments,
             log_start_offset,
             recovery_point,
+            checkpointed: (recovery_point, Instant::now()),
             epochs: LeaderEpochCache::empty(dir),
         };
         let end = log.log_end_offset();
@@ -431,7 +446,7 @@ impl Log {
             write_i64_file(&self.dir.join(LOG_START), self.log_start_offset)?;
         }
         self.recovery_point = self.recovery_point.min(self.log_end_offset());
-        write_i64_file(&self.dir.join(RECOVERY_POINT), self.recovery_point)?;
+        self.write_checkpoint()?;
         Ok(removed)
     }
 
@@ -461,7 +476,22 @@ impl Log {
         self.epochs.clear();
         self.epochs.persist()?;
         write_i64_file(&self.dir.join(LOG_START), offset)?;
-        write_i64_file(&self.dir.join(RECOVERY_POINT), offset)
+        self.write_checkpoint()
+    }
+
+    fn write_checkpoint(&mut self) -> Result<(), LogError> {
+        write_i64_file(&self.dir.join(RECOVERY_POINT), self.recovery_point)?;
+        self.checkpointed = (self.recovery_point, Instant::now());
+        Ok(())
+    }
+
+    /// Writes the recovery-point checkpoint if it lags the recovery point (clean shutdown,
+    /// or a caller that wants recovery after a crash to start from here).
+    pub fn checkpoint(&mut self) -> Result<(), LogError> {
+        if self.checkpointed.0 != self.recovery_point {
+            self.write_checkpoint()?;
+        }
+        Ok(())
     }
 
     /// Advances the log start offset to `offset` (DeleteRecords, snapshot cleaning), deleting
@@ -531,7 +561,9 @@ impl Log {
                 }
             }
             self.recovery_point = end;
-            write_i64_file(&self.dir.join(RECOVERY_POINT), end)?;
+            if self.checkpointed.1.elapsed() >= CHECKPOINT_INTERVAL {
+                self.write_checkpoint()?;
+            }
         }
         Ok(FlushInfo {
             duration: started.elapsed(),
@@ -542,6 +574,7 @@ impl Log {
     /// Flushes and seals the active segment's indexes (clean shutdown).
     pub fn close(mut self) -> Result<(), LogError> {
         self.flush()?;
+        self.checkpoint()?;
         self.active_mut().seal()
     }
 }
