@@ -4,8 +4,8 @@
 //! loses its log. Topic configs (topic, dynamic broker, static, default) become the log's
 //! settings.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -33,6 +33,8 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     clock: Clock,
     metrics: Metrics,
+    /// Topics whose per-topic series were last reported, so a deleted topic's series go away.
+    reported_topics: Mutex<BTreeSet<String>>,
 }
 
 impl ReplicaManager {
@@ -45,6 +47,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             clock,
             metrics,
+            reported_topics: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -257,6 +260,34 @@ impl ReplicaManager {
         self.metrics.broker.under_replicated_partitions.set(under);
         self.metrics.broker.under_min_isr_partitions.set(under_min);
         self.metrics.broker.at_min_isr_partitions.set(at_min);
+        let mut reported = self
+            .reported_topics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for gone in reported.iter().filter(|t| !per_topic.contains_key(*t)) {
+            // A topic with no replica here any more (deleted or moved): Kafka drops its
+            // per-topic metrics too. Absent series are not errors.
+            let labels = [gone.as_str()];
+            let _ = self.metrics.log.size_bytes.remove_label_values(&labels);
+            let _ = self.metrics.log.segments.remove_label_values(&labels);
+            let _ = self
+                .metrics
+                .broker
+                .topic_bytes_in
+                .remove_label_values(&labels);
+            let _ = self
+                .metrics
+                .broker
+                .topic_bytes_out
+                .remove_label_values(&labels);
+            let _ = self
+                .metrics
+                .broker
+                .topic_messages_in
+                .remove_label_values(&labels);
+        }
+        *reported = per_topic.keys().cloned().collect();
+        drop(reported);
         for (topic, (bytes, segments)) in per_topic {
             self.metrics
                 .log

@@ -535,6 +535,15 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
     assert_eq!(results, vec![Ok("rdkafka-admin".to_string())]);
     let leaders = wait_for_leaders(&admin, "rdkafka-admin", 3);
     assert!(leaders.values().all(|l| *l == 1), "{leaders:?}");
+    let size_series = "kafka_log_size_bytes{topic=\"rdkafka-admin\"}";
+    let metrics = || {
+        http_get(node.ports.http_addr(), "/metrics")
+            .ok()
+            .map(|r| r.1)
+    };
+    wait_for(START, "the topic's log size reported", || {
+        metrics().filter(|m| m.contains(size_series))
+    });
 
     // Creating it again is refused with TOPIC_ALREADY_EXISTS.
     let again = rt
@@ -601,6 +610,10 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
         let t = md.topics().iter().find(|t| t.name() == "rdkafka-admin")?;
         (t.error().map(RDKafkaErrorCode::from) == Some(RDKafkaErrorCode::UnknownTopicOrPartition))
             .then_some(())
+    });
+    // ... and its per-topic series from /metrics, as Kafka drops a deleted topic's metrics.
+    wait_for(START, "the deleted topic's series gone", || {
+        metrics().filter(|m| !m.contains("topic=\"rdkafka-admin\""))
     });
     let again = rt
         .block_on(admin.delete_topics(&["rdkafka-admin"], &opts))
