@@ -51,6 +51,8 @@ pub struct Log {
     /// The recovery point in the checkpoint file, and when it was written.
     checkpointed: (i64, Instant),
     epochs: LeaderEpochCache,
+    /// The epoch cache has entries its checkpoint file lacks (written at the next flush).
+    epochs_dirty: bool,
 }
 
 /// How often a flush also rewrites the recovery-point checkpoint (Kafka's
@@ -98,6 +100,7 @@ impl Log {
         };
         let mut segments = BTreeMap::new();
         let mut cut_after: Option<i64> = None;
+        let mut recovered_epochs: Vec<(i32, i64)> = Vec::new();
         for (i, base) in bases.iter().enumerate() {
             if cut_after.is_some() {
                 // Everything after a truncated segment is not a continuation of the log.
@@ -121,6 +124,7 @@ impl Log {
             )?;
             if recover {
                 report.recovered_segments += 1;
+                recovered_epochs.extend_from_slice(&r.epoch_starts);
             }
             if r.truncated_bytes > 0 {
                 tracing::warn!(
@@ -173,11 +177,21 @@ impl Log {
             recovery_point,
             checkpointed: (recovery_point, Instant::now()),
             epochs: LeaderEpochCache::empty(dir),
+            epochs_dirty: false,
         };
         let end = log.log_end_offset();
         log.epochs = match LeaderEpochCache::load(dir) {
             Some(mut c) => {
-                if c.truncate_from_end(end) {
+                // The checkpoint holds every epoch of the data below the recovery point (a
+                // flush writes both); epochs of the recovered segments come from their
+                // batches, so an epoch the crash kept out of the file is not lost.
+                let mut changed = c.truncate_from_end(end);
+                for (epoch, offset) in recovered_epochs {
+                    if offset >= log.log_start_offset {
+                        changed |= c.assign(epoch, offset);
+                    }
+                }
+                if changed {
                     c.persist()?;
                 }
                 c
@@ -305,9 +319,10 @@ impl Log {
             info.last_offset = b.last_offset();
             info.max_timestamp = info.max_timestamp.max(b.max_timestamp());
         }
-        if epochs_changed {
-            self.epochs.persist()?;
-        }
+        // Not persisted here: fsyncing the checkpoint on the append path stalled the first
+        // Produce of every new leader epoch (Kafka moved it off that path too, KAFKA-15046).
+        // The next flush writes it; recovery re-reads epochs from the unflushed segments.
+        self.epochs_dirty |= epochs_changed;
         Ok(info)
     }
 
@@ -436,8 +451,9 @@ impl Log {
         }
         let index_max = self.config.index_max_bytes;
         removed += self.active_mut().truncate_to(offset, index_max)?;
-        if self.epochs.truncate_from_end(self.log_end_offset()) {
+        if self.epochs.truncate_from_end(self.log_end_offset()) || self.epochs_dirty {
             self.epochs.persist()?;
+            self.epochs_dirty = false;
         }
         // A whole batch straddling the start can take the end below it: the log is then empty
         // and starts where it ends.
@@ -475,6 +491,7 @@ impl Log {
         self.recovery_point = offset;
         self.epochs.clear();
         self.epochs.persist()?;
+        self.epochs_dirty = false;
         write_i64_file(&self.dir.join(LOG_START), offset)?;
         self.write_checkpoint()
     }
@@ -560,6 +577,14 @@ impl Log {
                     seg.flush()?;
                 }
             }
+        }
+        // The epochs first: a recovery point on disk promises that every epoch starting below
+        // it is in the epoch file (recovery only re-reads epochs above it).
+        if self.epochs_dirty {
+            self.epochs.persist()?;
+            self.epochs_dirty = false;
+        }
+        if end > self.recovery_point || self.recovery_point == 0 {
             self.recovery_point = end;
             if self.checkpointed.1.elapsed() >= CHECKPOINT_INTERVAL {
                 self.write_checkpoint()?;

@@ -55,6 +55,9 @@ pub struct SegmentRecovery {
     pub valid_bytes: u64,
     pub truncated_bytes: u64,
     pub batches: u64,
+    /// Where each partition leader epoch starts among the valid batches, in log order (the
+    /// leader-epoch checkpoint may not have them: it is written at flushes).
+    pub epoch_starts: Vec<(i32, i64)>,
 }
 
 #[derive(Debug)]
@@ -206,6 +209,7 @@ impl Segment {
         self.next_offset = self.base_offset;
         let mut pos = 0u64;
         let mut batches = 0;
+        let mut epoch_starts: Vec<(i32, i64)> = Vec::new();
         let mut expected = self.base_offset;
         while pos < self.size {
             let Some(batch) = self.read_valid_batch(pos)? else {
@@ -217,6 +221,10 @@ impl Segment {
                 break;
             }
             let size = batch.size() as u64;
+            let epoch = batch.partition_leader_epoch();
+            if epoch_starts.last().is_none_or(|(e, _)| *e < epoch) {
+                epoch_starts.push((epoch, batch.base_offset()));
+            }
             self.index_batch(&batch, pos);
             expected = batch.next_offset();
             self.next_offset = expected;
@@ -235,6 +243,7 @@ impl Segment {
             valid_bytes: pos,
             truncated_bytes: truncated,
             batches,
+            epoch_starts,
         })
     }
 

@@ -264,3 +264,30 @@ fn a_missing_or_garbage_index_is_rebuilt() {
         0
     );
 }
+
+/// The leader-epoch checkpoint is written at flushes, not per append: an epoch whose first
+/// batch was appended after the last flush is recovered from the batches after a crash.
+#[test]
+fn an_epoch_appended_after_the_last_flush_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small();
+    let (mut log, _) = Log::open(dir.path(), cfg.clone(), 0).unwrap();
+    for _ in 0..30 {
+        log.append_as_leader(batch(0, 0, 1, 60, 5), 1, 0, false)
+            .unwrap();
+    }
+    log.flush().unwrap();
+    for _ in 0..30 {
+        log.append_as_leader(batch(0, 0, 1, 60, 5), 4, 0, false)
+            .unwrap();
+    }
+    assert_eq!(log.epoch_entries(), &[(1, 0), (4, 30)]);
+    drop(log); // no flush, no close: the file still says epoch 1 only
+    let (log, _) = Log::open(dir.path(), cfg.clone(), 0).unwrap();
+    assert_eq!(log.epoch_entries(), &[(1, 0), (4, 30)]);
+    assert_eq!(log.end_offset_for_epoch(1), Some((1, 30)));
+    // ... and the recovered entry is in the file now.
+    drop(log);
+    let (log, report) = Log::open(dir.path(), cfg, 0).unwrap();
+    assert_eq!(log.epoch_entries(), &[(1, 0), (4, 30)], "{report:?}");
+}
