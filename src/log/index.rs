@@ -158,7 +158,26 @@ impl IndexFile {
         }
     }
 
-    /// Unmaps the index and trims the file to its entries (on segment roll and close).
+    /// Unmaps the index and trims the file to its entries without waiting for the disk (a
+    /// segment roll: the next flush makes it durable, recovery rebuilds it until then).
+    pub fn seal_unsynced(&mut self) -> Result<(), LogError> {
+        if let Some(m) = self.map.take() {
+            drop(m);
+            self.file
+                .set_len((self.entries * self.entry_size) as u64)
+                .map_err(LogError::io(&self.path))?;
+            self.max_entries = self.entries;
+        }
+        Ok(())
+    }
+
+    /// The file, opened again (to fsync it without holding the log).
+    pub fn reopen(&self) -> Result<(PathBuf, File), LogError> {
+        let f = self.file.try_clone().map_err(LogError::io(&self.path))?;
+        Ok((self.path.clone(), f))
+    }
+
+    /// Unmaps the index and trims the file to its entries (on close).
     pub fn seal(&mut self) -> Result<(), LogError> {
         if let Some(m) = self.map.take() {
             m.flush().map_err(LogError::io(&self.path))?;

@@ -53,6 +53,26 @@ pub struct Log {
     epochs: LeaderEpochCache,
     /// The epoch cache has entries its checkpoint file lacks (written at the next flush).
     epochs_dirty: bool,
+    /// Counts truncations, so a flush of rolled segments prepared before one is not applied.
+    truncations: u64,
+}
+
+/// Rolled segments not yet flushed, with their files opened again: `sync` runs without the
+/// log (and its partition) locked, then `Log::mark_flushed` advances the recovery point.
+#[derive(Debug)]
+pub struct RolledFlush {
+    files: Vec<(PathBuf, std::fs::File)>,
+    upto: i64,
+    truncations: u64,
+}
+
+impl RolledFlush {
+    pub fn sync(&self) -> Result<(), LogError> {
+        for (path, f) in &self.files {
+            f.sync_all().map_err(LogError::io(path))?;
+        }
+        Ok(())
+    }
 }
 
 /// How often a flush also rewrites the recovery-point checkpoint (Kafka's
@@ -178,6 +198,7 @@ impl Log {
             checkpointed: (recovery_point, Instant::now()),
             epochs: LeaderEpochCache::empty(dir),
             epochs_dirty: false,
+            truncations: 0,
         };
         let end = log.log_end_offset();
         log.epochs = match LeaderEpochCache::load(dir) {
@@ -287,7 +308,10 @@ impl Log {
         if self.active().is_empty() {
             return Ok(());
         }
-        self.active_mut().seal()?;
+        // No fsync here (it held the partition for tens of milliseconds per 64 MiB on the
+        // Produce path): the next flush, or the maintenance timer's `rolled_unflushed`, makes
+        // the sealed segment durable; until then it lies above the recovery point.
+        self.active_mut().seal_unsynced()?;
         let seg = Segment::create(
             &self.dir,
             next,
@@ -450,6 +474,7 @@ impl Log {
             seg.delete()?;
         }
         let index_max = self.config.index_max_bytes;
+        self.truncations += 1;
         removed += self.active_mut().truncate_to(offset, index_max)?;
         if self.epochs.truncate_from_end(self.log_end_offset()) || self.epochs_dirty {
             self.epochs.persist()?;
@@ -489,11 +514,49 @@ impl Log {
         );
         self.log_start_offset = offset;
         self.recovery_point = offset;
+        self.truncations += 1;
         self.epochs.clear();
         self.epochs.persist()?;
         self.epochs_dirty = false;
         write_i64_file(&self.dir.join(LOG_START), offset)?;
         self.write_checkpoint()
+    }
+
+    /// The sealed segments above the recovery point, to flush without holding the log.
+    pub fn rolled_unflushed(&self) -> Result<Option<RolledFlush>, LogError> {
+        let upto = self.active().base_offset();
+        if upto <= self.recovery_point {
+            return Ok(None);
+        }
+        let mut files = Vec::new();
+        for seg in self.segments.values() {
+            if seg.base_offset() < upto && seg.next_offset() > self.recovery_point {
+                files.extend(seg.reopen_files()?);
+            }
+        }
+        Ok(Some(RolledFlush {
+            files,
+            upto,
+            truncations: self.truncations,
+        }))
+    }
+
+    /// Advances the recovery point over rolled segments that `flushed` made durable, unless
+    /// the log was truncated since it was prepared.
+    pub fn mark_flushed(&mut self, flushed: RolledFlush) -> Result<(), LogError> {
+        if flushed.truncations != self.truncations || flushed.upto <= self.recovery_point {
+            return Ok(());
+        }
+        // Epochs first, as in `flush`: the recovery point promises them.
+        if self.epochs_dirty {
+            self.epochs.persist()?;
+            self.epochs_dirty = false;
+        }
+        self.recovery_point = flushed.upto;
+        if self.checkpointed.1.elapsed() >= CHECKPOINT_INTERVAL {
+            self.write_checkpoint()?;
+        }
+        Ok(())
     }
 
     fn write_checkpoint(&mut self) -> Result<(), LogError> {

@@ -491,6 +491,23 @@ impl Segment {
         self.time_index.flush()
     }
 
+    /// Stops writing without waiting for the disk (a roll): the indexes are trimmed and
+    /// unmapped; the data becomes durable at the next flush of the log.
+    pub fn seal_unsynced(&mut self) -> Result<(), LogError> {
+        self.index.seal_unsynced()?;
+        self.time_index.seal_unsynced()
+    }
+
+    /// The segment's three files, opened again, to fsync them without holding the log.
+    pub fn reopen_files(&self) -> Result<Vec<(PathBuf, File)>, LogError> {
+        let log = self.log.try_clone().map_err(LogError::io(&self.log_path))?;
+        Ok(vec![
+            (self.log_path.clone(), log),
+            self.index.reopen()?,
+            self.time_index.reopen()?,
+        ])
+    }
+
     /// Stops writing: flushes and trims the indexes (they are no longer mapped).
     pub fn seal(&mut self) -> Result<(), LogError> {
         self.log.sync_all().map_err(LogError::io(&self.log_path))?;

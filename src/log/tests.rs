@@ -291,3 +291,58 @@ fn an_epoch_appended_after_the_last_flush_survives_a_crash() {
     let (log, report) = Log::open(dir.path(), cfg, 0).unwrap();
     assert_eq!(log.epoch_entries(), &[(1, 0), (4, 30)], "{report:?}");
 }
+
+/// A roll does not fsync: rolled segments stay above the recovery point until a flush, or
+/// until `rolled_unflushed` + `mark_flushed` (the broker's timer, without the log locked).
+#[test]
+fn rolled_segments_become_durable_off_the_append_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small();
+    cfg.segment_bytes = 200;
+    let (mut log, _) = Log::open(dir.path(), cfg.clone(), 0).unwrap();
+    for _ in 0..20 {
+        log.append_as_leader(batch(0, 0, 1, 60, 5), 1, 0, false)
+            .unwrap();
+    }
+    assert!(log.segment_count() > 2);
+    assert_eq!(log.recovery_point(), 0);
+    let rolled = log
+        .rolled_unflushed()
+        .unwrap()
+        .expect("rolled segments to flush");
+    rolled.sync().unwrap();
+    log.mark_flushed(rolled).unwrap();
+    let active_base = log.log_end_offset() - 1;
+    assert!(log.recovery_point() > 0 && log.recovery_point() <= active_base);
+    assert!(
+        log.rolled_unflushed().unwrap().is_none(),
+        "nothing left to flush"
+    );
+
+    // A flush prepared before a truncation is not applied after it.
+    for _ in 0..20 {
+        log.append_as_leader(batch(0, 0, 1, 60, 5), 1, 0, false)
+            .unwrap();
+    }
+    let stale = log
+        .rolled_unflushed()
+        .unwrap()
+        .expect("more rolled segments");
+    let before = log.recovery_point();
+    log.truncate_to(before + 1).unwrap();
+    stale.sync().unwrap();
+    log.mark_flushed(stale).unwrap();
+    assert!(log.recovery_point() <= before + 1);
+
+    // Whatever was rolled and never flushed is recovered after a crash.
+    for _ in 0..20 {
+        log.append_as_leader(batch(0, 0, 1, 60, 5), 1, 0, false)
+            .unwrap();
+    }
+    let end = log.log_end_offset();
+    drop(log);
+    let (log, report) = Log::open(dir.path(), cfg, 0).unwrap();
+    assert_eq!(log.log_end_offset(), end);
+    assert_eq!(report.truncated_bytes, 0);
+    assert!(log.mapped_indexes() <= 2);
+}
