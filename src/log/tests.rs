@@ -5,6 +5,14 @@ use bytes::Bytes;
 use super::batch::tests::batch;
 use super::*;
 
+/// Appends `n` one-record batches of 60-byte values as leader in `epoch`.
+fn append_small(log: &mut Log, n: usize, epoch: i32) {
+    for _ in 0..n {
+        log.append_as_leader(batch(0, 0, 1, 60, 5), epoch, 0, false)
+            .unwrap();
+    }
+}
+
 fn small() -> LogConfig {
     LogConfig {
         segment_bytes: 1024,
@@ -154,10 +162,7 @@ fn reopen_keeps_everything_and_bounded_mappings() {
     let mut cfg = small();
     cfg.segment_bytes = 200;
     let (mut log, _) = Log::open(dir.path(), cfg.clone(), 0).unwrap();
-    for _ in 0..2000 {
-        log.append_as_leader(batch(0, 0, 1, 60, 5), 1, 0, false)
-            .unwrap();
-    }
+    append_small(&mut log, 2000, 1);
     assert!(log.segment_count() >= 1000, "{}", log.segment_count());
     assert!(
         log.mapped_indexes() <= 2,
@@ -272,15 +277,9 @@ fn an_epoch_appended_after_the_last_flush_survives_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = small();
     let (mut log, _) = Log::open(dir.path(), cfg.clone(), 0).unwrap();
-    for _ in 0..30 {
-        log.append_as_leader(batch(0, 0, 1, 60, 5), 1, 0, false)
-            .unwrap();
-    }
+    append_small(&mut log, 30, 1);
     log.flush().unwrap();
-    for _ in 0..30 {
-        log.append_as_leader(batch(0, 0, 1, 60, 5), 4, 0, false)
-            .unwrap();
-    }
+    append_small(&mut log, 30, 4);
     assert_eq!(log.epoch_entries(), &[(1, 0), (4, 30)]);
     drop(log); // no flush, no close: the file still says epoch 1 only
     let (log, _) = Log::open(dir.path(), cfg.clone(), 0).unwrap();
@@ -300,10 +299,7 @@ fn rolled_segments_become_durable_off_the_append_path() {
     let mut cfg = small();
     cfg.segment_bytes = 200;
     let (mut log, _) = Log::open(dir.path(), cfg.clone(), 0).unwrap();
-    for _ in 0..20 {
-        log.append_as_leader(batch(0, 0, 1, 60, 5), 1, 0, false)
-            .unwrap();
-    }
+    append_small(&mut log, 20, 1);
     assert!(log.segment_count() > 2);
     assert_eq!(log.recovery_point(), 0);
     let rolled = log
@@ -320,10 +316,7 @@ fn rolled_segments_become_durable_off_the_append_path() {
     );
 
     // A flush prepared before a truncation is not applied after it.
-    for _ in 0..20 {
-        log.append_as_leader(batch(0, 0, 1, 60, 5), 1, 0, false)
-            .unwrap();
-    }
+    append_small(&mut log, 20, 1);
     let stale = log
         .rolled_unflushed()
         .unwrap()
@@ -335,10 +328,7 @@ fn rolled_segments_become_durable_off_the_append_path() {
     assert!(log.recovery_point() <= before + 1);
 
     // Whatever was rolled and never flushed is recovered after a crash.
-    for _ in 0..20 {
-        log.append_as_leader(batch(0, 0, 1, 60, 5), 1, 0, false)
-            .unwrap();
-    }
+    append_small(&mut log, 20, 1);
     let end = log.log_end_offset();
     drop(log);
     let (log, report) = Log::open(dir.path(), cfg, 0).unwrap();
