@@ -3,6 +3,8 @@
 //! sequential write speed measured in the same run (see docs/performance.md).
 //!
 //! `cargo bench --bench log`
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 use std::time::Duration;
 

@@ -383,6 +383,15 @@ def broker():
                    "(`kafka_network_malformed_requests_total`).",
                    "reqps", [(f"sum by (instance, listener, reason) (rate(kafka_network_malformed_requests_total{{{SEL}}}[$__rate_interval]))",
                               "{{instance}} {{listener}} {{reason}}")]))
+    p.append(panel(l, "timeseries", "Connections refused or idled out",
+                   "Connections closed on arrival because their address holds max.connections.per.ip "
+                   "(`kafka_network_connections_rejected_total`), and connections closed after "
+                   "connections.max.idle.ms without a request (`kafka_network_idle_connections_closed_total`), "
+                   "per second.",
+                   "cps", [(f"sum by (instance, listener, reason) (rate(kafka_network_connections_rejected_total{{{SEL}}}[$__rate_interval]))",
+                            "{{instance}} {{listener}} refused: {{reason}}"),
+                           (f"sum by (instance, listener) (rate(kafka_network_idle_connections_closed_total{{{SEL}}}[$__rate_interval]))",
+                            "{{instance}} {{listener}} idle")]))
     return dashboard("kraftd-broker", "kraftd / Broker",
                      "Per-instance drill-down: process resources, partitions, storage, traffic and request handling.", p, LINKS)
 
@@ -542,6 +551,13 @@ def quorum():
                    "(`kafka_raft_follower_lag{kind=\"observer\"}`, `kafka_raft_follower_last_caught_up_age_seconds{kind=\"observer\"}`).",
                    "none", [(f"max by (replica_id) (kafka_raft_follower_lag{{{observer}}})", "observer {{replica_id}} offsets"),
                             (f"max by (replica_id) (kafka_raft_follower_last_caught_up_age_seconds{{{observer}}})", "observer {{replica_id}} seconds")]))
+    p.append(panel(l, "timeseries", "Requests queued for peers / dropped",
+                   "KRaft requests waiting in each node's bounded per-peer queues (`kafka_raft_peer_queue_depth`) and "
+                   "requests dropped because a queue was full (`kafka_raft_peer_requests_dropped_total`, per second): "
+                   "a peer that is unreachable or far behind. Raft resends what it needs; drops that persist point at "
+                   "the peer shown by the per-voter lag panels.",
+                   "none", [(f"max by (instance) (kafka_raft_peer_queue_depth{{{SEL}}})", "queued {{instance}}"),
+                            (f"sum by (instance) (rate(kafka_raft_peer_requests_dropped_total{{{SEL}}}[$__rate_interval]))", "dropped/s {{instance}}")]))
     active = f"on (instance) (kafka_controller_active_controllers{{{SEL}}} == 1)"
     p.append(row(l, "Active controller"))
     p.append(panel(l, "timeseries", "Active controllers",
@@ -593,6 +609,12 @@ def quorum():
                    "which keeps working when the node cannot be scraped. Above 30 s for 5 minutes: runbook KRaftMetadataApplyLag.",
                    "s", [(f"max by (instance) (kafka_metadata_last_applied_record_lag_seconds{{{SEL}}})", "{{instance}}"),
                          (f"max by (replica_id) (kafka_raft_follower_last_caught_up_age_seconds{{{observer}}})", "leader's view of node {{replica_id}}")]))
+    p.append(panel(l, "timeseries", "Metadata publish time p99 by publisher",
+                   "99th percentile of the time each metadata publisher (replica_manager, metadata_cache) took to act "
+                   "on one image (`kafka_metadata_publish_duration_seconds`). Every later publisher and the next image "
+                   "wait for it: a publisher near seconds explains a growing metadata lag (runbook KRaftMetadataApplyLag).",
+                   "s", [("histogram_quantile(0.99, sum by (le, instance, publisher) (rate(kafka_metadata_publish_duration_seconds_bucket"
+                          f"{{{SEL}}}[$__rate_interval])))", "{{instance}} {{publisher}}")]))
     p.append(panel(l, "timeseries", "Snapshot age",
                    "Seconds since each node last wrote or loaded a metadata snapshot (`kafka_metadata_snapshot_age_seconds`). "
                    "Above 2 h while the log grows: runbook KRaftSnapshotStale.",

@@ -14,20 +14,20 @@ use crate::broker::controller_channel::ControllerChannel;
 use crate::broker::lifecycle::{self, BrokerLifecycle};
 use crate::broker::metadata_cache::MetadataCache;
 use crate::broker::producer_id_manager::ProducerIdManager;
-use crate::broker::replica_manager::ReplicaManager;
-use crate::controller::quorum_controller::{
-    ControllerHandle, ControllerSettings, QuorumController,
-};
+use crate::broker::replica_manager::{ReplicaManager, ReplicaPublisher};
+use crate::broker::service::BrokerService;
+use crate::controller::context::ControllerSettings;
+use crate::controller::quorum_controller::{ControllerHandle, QuorumController};
 use crate::metadata_io::listener::{MetadataListener, MetadataState};
+use crate::metadata_io::publisher::MetadataPublisher;
 
 use crate::clock::Clock;
 use crate::config::{LoadedConfig, ServerConfig};
-use crate::network::{BoundListener, Dispatcher, ListenerKind};
+use crate::network::{BoundListener, ConnectionQuotas, ConnectionSettings, RoutedService, Service};
 use crate::observability::{Metrics, Readiness, http};
-use crate::protocol::api_versions;
+use crate::raft_io::driver::RaftHandle;
 use crate::raft_io::metadata_log::{MetadataLog, MetadataLogError};
 use crate::raft_io::node::{self as quorum, QuorumNode, QuorumStartError};
-use crate::raft_io::{driver::RaftHandle, endpoint};
 use crate::shutdown::Shutdown;
 use crate::storage::{self, StorageError, VerifiedStorage};
 
@@ -48,6 +48,13 @@ pub enum AppError {
     MetadataLog(#[from] MetadataLogError),
     #[error(transparent)]
     Quorum(#[from] QuorumStartError),
+}
+
+/// Which role's service a listener carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    Broker,
+    Controller,
 }
 
 /// Addresses a started server is reachable at (useful to tests and `kraftd dev`).
@@ -135,14 +142,22 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     let raft = node.handle.clone();
     readiness.not_ready("quorum", "no quorum leader known yet");
     readiness.not_ready("metadata", "the metadata image has not caught up yet");
+    // Publishers in order: a broker's replicas exist before its cache answers for them.
+    let replicas = Arc::new(ReplicaManager::new(config, clock, metrics.clone()));
+    let cache = MetadataCache::new();
+    let mut publishers: Vec<Arc<dyn MetadataPublisher>> = Vec::new();
+    if config.roles.broker {
+        publishers.push(Arc::new(ReplicaPublisher(replicas.clone())));
+    }
+    publishers.push(Arc::new(cache.clone()));
     let metadata = listener.spawn(
         config,
         raft.clone(),
         metrics.clone(),
         clock,
+        publishers,
         shutdown.signal(),
     );
-    let cache = MetadataCache::new(metadata.clone());
     let controllers = crate::raft_io::node::controller_nodes(config);
     let channel = |purpose: &str| {
         Arc::new(ControllerChannel::new(
@@ -211,56 +226,75 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         channel("producer-ids"),
     ));
     let static_values = Arc::new(config.static_values.clone());
-    let replicas = Arc::new(ReplicaManager::new(config, clock, metrics.clone()));
     if config.roles.broker {
-        tasks.spawn(replicas.clone().run(metadata.clone(), shutdown.signal()));
+        tasks.spawn(replicas.clone().run(shutdown.signal()));
     }
 
-    let mut bound = Vec::new();
-    if config.roles.controller {
+    let mut bound: Vec<(BoundListener, ListenerKind)> = Vec::new();
+    let protocol_of = |l: &crate::config::Listener| {
+        config
+            .security_protocols
+            .get(&l.name)
+            .copied()
+            .unwrap_or(crate::config::SecurityProtocol::Plaintext)
+    };
+    if let Some(c) = &controller {
+        let service: Arc<dyn Service> = Arc::new(RoutedService {
+            context: crate::controller::api::ControllerContext {
+                raft: node.endpoint.clone(),
+                controller: c.clone(),
+            },
+            routes: crate::controller::service::routes(),
+        });
         for l in config.controller_listeners() {
-            let d = match &controller {
-                Some(c) => Dispatcher::controller(
-                    endpoint::quorum_controller_apis(),
-                    node.endpoint.clone(),
-                )
-                .with_controller(c.clone()),
-                None => Dispatcher::controller(endpoint::controller_apis(), node.endpoint.clone()),
-            };
-            bound.push(BoundListener::bind(l, d).await.map_err(AppError::Bind)?);
+            let b = BoundListener::bind(l, protocol_of(l), service.clone())
+                .await
+                .map_err(AppError::Bind)?;
+            bound.push((b, ListenerKind::Controller));
         }
     }
     if config.roles.broker {
+        let service: Arc<dyn Service> = Arc::new(BrokerService::new(
+            BrokerContext {
+                cache: cache.clone(),
+                cluster_id: verified.cluster_id.clone(),
+                node_id: config.node_id.0,
+                static_values: static_values.clone(),
+                replicas: replicas.clone(),
+                clock,
+                metrics: metrics.broker.clone(),
+                forward: forward.clone(),
+                producer_ids: producer_ids.clone(),
+                auto_create: config
+                    .auto_create_topics_enable
+                    .then_some((config.num_partitions, config.default_replication_factor)),
+            },
+            &crate::controller::service::forwarded_ranges(),
+        ));
         for l in config.broker_listeners() {
-            let d = Dispatcher::new(ListenerKind::Broker, broker_apis())
-                .with_forwarding(forward.clone())
-                .with_broker(BrokerContext {
-                    cache: cache.clone(),
-                    listener: l.name.clone(),
-                    cluster_id: verified.cluster_id.clone(),
-                    node_id: config.node_id.0,
-                    static_values: static_values.clone(),
-                    replicas: replicas.clone(),
-                    clock,
-                    metrics: metrics.broker.clone(),
-                    forward: forward.clone(),
-                    producer_ids: producer_ids.clone(),
-                    auto_create: config
-                        .auto_create_topics_enable
-                        .then_some((config.num_partitions, config.default_replication_factor)),
-                });
-            bound.push(BoundListener::bind(l, d).await.map_err(AppError::Bind)?);
+            let b = BoundListener::bind(l, protocol_of(l), service.clone())
+                .await
+                .map_err(AppError::Bind)?;
+            bound.push((b, ListenerKind::Broker));
         }
     }
+    // Broker listeners share the connection limits; controller listeners are never limited
+    // (the quorum must always reach its voters).
+    let broker_quotas = Arc::new(ConnectionQuotas::new(config.connections));
+    let controller_quotas = Arc::new(ConnectionQuotas::unlimited());
+    let settings = ConnectionSettings {
+        max_request_bytes: config.socket_request_max_bytes,
+        max_idle: config.connections.max_idle,
+    };
     let mut listeners = Vec::new();
-    for b in bound {
+    for (b, kind) in bound {
         let addr = b.local_addr().map_err(AppError::Bind)?;
-        listeners.push((b.name.clone(), b.dispatcher.kind(), addr));
-        tasks.spawn(b.serve(
-            config.socket_request_max_bytes,
-            metrics.clone(),
-            shutdown.signal(),
-        ));
+        listeners.push((b.name.clone(), kind, addr));
+        let quotas = match kind {
+            ListenerKind::Broker => broker_quotas.clone(),
+            ListenerKind::Controller => controller_quotas.clone(),
+        };
+        tasks.spawn(b.serve(quotas, settings, metrics.clone(), shutdown.signal()));
     }
     tasks.spawn(http::serve(
         http_listener,
@@ -308,7 +342,7 @@ impl RunningServer {
     /// Returns `false` when tasks were still running at the deadline (they are aborted).
     pub async fn stop(mut self, timeout: Duration) -> bool {
         self.readiness.not_ready("shutdown", "shutting down");
-        let started = std::time::Instant::now();
+        let started = crate::clock::instant_now();
         // A broker asks for a controlled shutdown first: its leaderships move while the
         // quorum and the listeners still run.
         if let Some(l) = &mut self.lifecycle {
@@ -366,44 +400,6 @@ async fn watch_log_dirs(
             _ = tick.tick() => {}
         }
     }
-}
-
-/// What a broker listener serves: ApiVersions and the admin APIs it forwards.
-fn broker_apis() -> api_versions::ApiTable {
-    let mut apis = api_versions::broker_apis().apis().to_vec();
-    apis.extend_from_slice(crate::broker::forwarding::FORWARDED_API_RANGES);
-    apis.push(api_versions::ApiRange {
-        key: kafka_protocol::messages::ApiKey::Metadata,
-        min: 0,
-        max: 12,
-    });
-    for (key, min, max) in [
-        (kafka_protocol::messages::ApiKey::Produce, 3, 12),
-        (kafka_protocol::messages::ApiKey::Fetch, 4, 16),
-        (kafka_protocol::messages::ApiKey::ListOffsets, 1, 7),
-        (kafka_protocol::messages::ApiKey::InitProducerId, 0, 4),
-        (kafka_protocol::messages::ApiKey::OffsetForLeaderEpoch, 2, 4),
-        (kafka_protocol::messages::ApiKey::DeleteRecords, 0, 2),
-        (kafka_protocol::messages::ApiKey::DescribeLogDirs, 1, 4),
-        (
-            kafka_protocol::messages::ApiKey::DescribeTopicPartitions,
-            0,
-            0,
-        ),
-    ] {
-        apis.push(api_versions::ApiRange { key, min, max });
-    }
-    apis.push(api_versions::ApiRange {
-        key: kafka_protocol::messages::ApiKey::DescribeConfigs,
-        min: 1,
-        max: 4,
-    });
-    apis.push(api_versions::ApiRange {
-        key: kafka_protocol::messages::ApiKey::DescribeCluster,
-        min: 0,
-        max: 2,
-    });
-    api_versions::ApiTable::new(apis)
 }
 
 /// Clears the `metadata` readiness condition once the first image is published.

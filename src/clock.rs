@@ -1,8 +1,17 @@
-//! The only place kraftd reads the clocks. Everything else is handed `now`.
+//! The only place kraftd reads the clocks (enforced by clippy's `disallowed-methods`, see
+//! `clippy.toml` and ADR 0011). Decisions are handed `now`; elapsed times for metrics and logs
+//! start from [`instant_now`].
+#![allow(clippy::disallowed_methods)]
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::types::MonoTime;
+
+/// The current instant, to measure how long something took (request durations, waits in
+/// queues, log messages). Decisions that must replay in the simulator take [`MonoTime`].
+pub fn instant_now() -> Instant {
+    Instant::now()
+}
 
 /// Converts `Instant`s to [`MonoTime`] relative to the process start, and reads wall time.
 #[derive(Debug, Clone, Copy)]

@@ -1,5 +1,7 @@
 //! The broker's view of the cluster: the latest published metadata image, read by the request
-//! handlers (Metadata, DescribeCluster, …) without locks.
+//! handlers (Metadata, DescribeCluster, …) without locks. It is a metadata publisher, the
+//! last of a broker's: an image reaches it only after the replica manager has acted on it, so
+//! a partition this broker answers for already has its local replica.
 
 use std::sync::Arc;
 
@@ -7,15 +9,28 @@ use tokio::sync::watch;
 
 use crate::metadata::image::MetadataImage;
 use crate::metadata_io::listener::MetadataState;
+use crate::metadata_io::publisher::{MetadataPublisher, MetadataUpdate, Publishing};
 
 #[derive(Clone)]
 pub struct MetadataCache {
+    sender: Arc<watch::Sender<MetadataState>>,
     state: watch::Receiver<MetadataState>,
 }
 
+impl Default for MetadataCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl MetadataCache {
-    pub fn new(state: watch::Receiver<MetadataState>) -> Self {
-        MetadataCache { state }
+    /// An empty cache, not ready until its first publication.
+    pub fn new() -> Self {
+        let (sender, state) = watch::channel(MetadataState::default());
+        MetadataCache {
+            sender: Arc::new(sender),
+            state,
+        }
     }
 
     /// The current image (cheap: an `Arc`).
@@ -55,5 +70,21 @@ impl MetadataCache {
 
     pub fn subscribe(&self) -> watch::Receiver<MetadataState> {
         self.state.clone()
+    }
+}
+
+impl MetadataPublisher for MetadataCache {
+    fn name(&self) -> &'static str {
+        "metadata_cache"
+    }
+
+    fn publish<'a>(&'a self, update: &'a MetadataUpdate) -> Publishing<'a> {
+        self.sender.send_replace(MetadataState {
+            image: update.image.clone(),
+            leader: update.leader,
+            ready: true,
+            in_transaction: false,
+        });
+        Box::pin(std::future::ready(()))
     }
 }

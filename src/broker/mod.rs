@@ -12,3 +12,4 @@ pub mod produce_validation;
 pub mod producer_id_manager;
 pub mod producer_state;
 pub mod replica_manager;
+pub mod service;

@@ -36,6 +36,8 @@ pub struct PartitionSettings {
     /// `message.timestamp.before.max.ms` / `message.timestamp.after.max.ms`.
     pub timestamp_before_max_ms: i64,
     pub timestamp_after_max_ms: i64,
+    /// The most bytes one produced batch may decompress to (`socket.request.max.bytes`).
+    pub max_uncompressed_bytes: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +148,7 @@ impl Partition {
                 oldest_unflushed: None,
                 producers,
                 producers_dirty: false,
-                last_producer_snapshot: Instant::now(),
+                last_producer_snapshot: crate::clock::instant_now(),
             }),
             hwm,
         }
@@ -253,6 +255,7 @@ impl Partition {
             timestamp_before_max_ms: s.settings.timestamp_before_max_ms,
             timestamp_after_max_ms: s.settings.timestamp_after_max_ms,
             compacted: s.settings.compacted,
+            max_uncompressed_bytes: s.settings.max_uncompressed_bytes,
             now_ms,
         };
         let validated =
@@ -309,7 +312,8 @@ impl Partition {
         s.producers.update_map_end_offset(info.last_offset + 1);
         let count = (info.last_offset - info.first_offset + 1) as u64;
         s.unflushed_records += count;
-        s.oldest_unflushed.get_or_insert_with(Instant::now);
+        s.oldest_unflushed
+            .get_or_insert_with(crate::clock::instant_now);
         if s.settings.flush_before_ack || s.unflushed_records >= s.settings.flush_messages {
             s.log.flush()?;
             s.unflushed_records = 0;
@@ -413,7 +417,7 @@ impl Partition {
         match snapshot::write_snapshot(s.log.dir(), &s.producers) {
             Ok(_) => {
                 s.producers_dirty = false;
-                s.last_producer_snapshot = Instant::now();
+                s.last_producer_snapshot = crate::clock::instant_now();
             }
             Err(e) => tracing::warn!(error = %e, "cannot write the producer state snapshot"),
         }

@@ -28,16 +28,16 @@
 //! compressed batch whose offset deltas are not 0..n-1 and does not look at them in an
 //! uncompressed one; this broker refuses both with `INVALID_RECORD`, so that it never
 //! recompresses and every stored record's offset is its batch's base offset plus its delta.
-//! Compressed records are decompressed whole in memory to be checked (no size cap yet).
+//! Compressed records are decompressed whole in memory to be checked, up to
+//! `max_uncompressed_bytes` (a batch that expands further is refused as corrupt).
 //!
 //! Pure: `now_ms` comes from the caller.
 
 #[cfg(test)]
 mod tests;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::ResponseError;
-use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
 use kafka_protocol::records::Compression;
 
 use crate::broker::producer_state::{BatchInfo, NO_TIMESTAMP};
@@ -73,6 +73,9 @@ pub struct ValidationContext {
     pub timestamp_after_max_ms: i64,
     /// `cleanup.policy` includes `compact`: every record needs a key.
     pub compacted: bool,
+    /// The most bytes one batch's records may decompress to (`socket.request.max.bytes`: no
+    /// more than an uncompressed request could carry).
+    pub max_uncompressed_bytes: usize,
     pub now_ms: i64,
 }
 
@@ -90,6 +93,7 @@ impl ValidationContext {
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
             compacted: false,
+            max_uncompressed_bytes: 104_857_600,
             now_ms,
         }
     }
@@ -356,7 +360,9 @@ fn validate_batch(
     }
     let producer_sets_log_append_time = batch.attributes() & ATTR_TIMESTAMP_TYPE != 0;
     let payload = b.slice(HEADER_SIZE..);
-    let records = decompress(payload, compression)?;
+    let records =
+        crate::log::compression::decompress(payload, compression, ctx.max_uncompressed_bytes)
+            .map_err(|e| ValidationError::Corrupt(e.to_string()))?;
     let scan = scan_records(&records, count, batch.base_timestamp())?;
 
     let mut errors = Vec::new();
@@ -442,23 +448,6 @@ fn rewrite_max_timestamp(
     let crc = crc32c::crc32c(&b[21..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     RecordBatch::parse(b.freeze()).expect("a header rewrite of a valid batch is valid")
-}
-
-fn decompress(payload: Bytes, compression: Compression) -> Result<Bytes, ValidationError> {
-    fn all(buf: &mut Bytes) -> anyhow::Result<Bytes> {
-        Ok(buf.copy_to_bytes(buf.remaining()))
-    }
-    let mut payload = payload;
-    let out = match compression {
-        Compression::None => return Ok(payload),
-        Compression::Gzip => <Gzip as Decompressor<Bytes>>::decompress(&mut payload, all),
-        Compression::Snappy => <Snappy as Decompressor<Bytes>>::decompress(&mut payload, all),
-        Compression::Lz4 => <Lz4 as Decompressor<Bytes>>::decompress(&mut payload, all),
-        Compression::Zstd => <Zstd as Decompressor<Bytes>>::decompress(&mut payload, all),
-    };
-    out.map_err(|e| {
-        ValidationError::Corrupt(format!("cannot decompress {compression:?} records: {e:#}"))
-    })
 }
 
 struct ScannedRecord {

@@ -8,8 +8,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::broker::log_manager::LogManager;
 use crate::broker::partition::{Partition, PartitionSettings};
 use crate::clock::Clock;
@@ -18,7 +16,7 @@ use crate::log::LogConfig;
 use crate::metadata::config_resolution::topic_synonyms;
 use crate::metadata::image::MetadataImage;
 use crate::metadata::topic_config;
-use crate::metadata_io::listener::MetadataState;
+use crate::metadata_io::publisher::{MetadataPublisher, MetadataUpdate, Publishing};
 use crate::observability::Metrics;
 use crate::shutdown::ShutdownSignal;
 
@@ -29,6 +27,8 @@ pub struct ReplicaManager {
     node_id: i32,
     static_values: BTreeMap<String, String>,
     flush_before_ack: bool,
+    /// `socket.request.max.bytes`: the most a produced batch may decompress to.
+    max_uncompressed_bytes: usize,
     log_manager: LogManager,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     clock: Clock,
@@ -43,6 +43,7 @@ impl ReplicaManager {
             node_id: config.node_id.0,
             static_values: config.static_values.clone(),
             flush_before_ack: config.log.flush_before_ack,
+            max_uncompressed_bytes: config.socket_request_max_bytes as usize,
             log_manager: LogManager::new(&config.log_dirs),
             partitions: RwLock::new(HashMap::new()),
             clock,
@@ -111,6 +112,7 @@ impl ReplicaManager {
                 .any(|p| p.trim() == "compact"),
             timestamp_before_max_ms: num("message.timestamp.before.max.ms"),
             timestamp_after_max_ms: num("message.timestamp.after.max.ms"),
+            max_uncompressed_bytes: self.max_uncompressed_bytes,
         }
     }
 
@@ -302,37 +304,18 @@ impl ReplicaManager {
         }
     }
 
-    /// Follows published images and runs the flush/retention timers until shutdown; flushes
-    /// every log on the way out.
-    pub async fn run(
-        self: Arc<Self>,
-        mut state: watch::Receiver<MetadataState>,
-        mut shutdown: ShutdownSignal,
-    ) {
-        let mut previous: Option<Arc<MetadataImage>> = None;
+    /// Runs the flush and retention timers until shutdown; flushes every log on the way out.
+    /// (Published images arrive through [`ReplicaPublisher`].)
+    pub async fn run(self: Arc<Self>, mut shutdown: ShutdownSignal) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_retention = std::time::Instant::now();
+        let mut last_retention = crate::clock::instant_now();
         loop {
-            let current = state.borrow_and_update().clone();
-            if current.ready
-                && previous
-                    .as_ref()
-                    .is_none_or(|p| !Arc::ptr_eq(p, &current.image))
-            {
-                let this = self.clone();
-                let image = current.image.clone();
-                let prev = previous.clone();
-                let _ =
-                    tokio::task::spawn_blocking(move || this.apply(&image, prev.as_deref())).await;
-                previous = Some(current.image.clone());
-            }
             tokio::select! {
-                changed = state.changed() => if changed.is_err() { break },
                 _ = tick.tick() => {
                     let retention = last_retention.elapsed() >= RETENTION_CHECK;
                     if retention {
-                        last_retention = std::time::Instant::now();
+                        last_retention = crate::clock::instant_now();
                     }
                     let now = self.clock.wall_ms();
                     let this = self.clone();
@@ -354,5 +337,29 @@ impl ReplicaManager {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush on shutdown failed");
             }
         }
+    }
+}
+
+/// The replica manager as a metadata publisher: it creates, leads, follows and deletes the
+/// partitions of each image (on the blocking pool: log creation does file IO) before later
+/// publishers — the metadata cache — see the image.
+pub struct ReplicaPublisher(pub Arc<ReplicaManager>);
+
+impl MetadataPublisher for ReplicaPublisher {
+    fn name(&self) -> &'static str {
+        "replica_manager"
+    }
+
+    fn publish<'a>(&'a self, update: &'a MetadataUpdate) -> Publishing<'a> {
+        let replicas = self.0.clone();
+        let image = update.image.clone();
+        let previous = update.previous.clone();
+        Box::pin(async move {
+            let applied =
+                tokio::task::spawn_blocking(move || replicas.apply(&image, Some(&previous))).await;
+            if let Err(e) = applied {
+                tracing::error!(error = %e, "applying a metadata image to the replicas failed");
+            }
+        })
     }
 }

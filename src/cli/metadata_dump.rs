@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::metadata::records;
+use crate::raft::codec;
 use crate::raft::{BatchPayload, ControlRecord};
-use crate::raft_io::codec;
 use crate::raft_io::metadata_log::METADATA_PARTITION_DIR;
 
 /// RecordBatch v2 header: `baseOffset` (8) + `batchLength` (4) precede the rest of the batch.

@@ -2,7 +2,7 @@
 //! describe (Metadata, DescribeConfigs for the topic's own configs), delete (DeleteTopics),
 //! alter partitions (CreatePartitions) — with Kafka's output format.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -307,13 +307,13 @@ async fn send_retry<R>(
 where
     R: kafka_protocol::protocol::Request + kafka_protocol::protocol::Encodable,
 {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::clock::instant_now() + timeout;
     loop {
         let resp = conn.send(req, version, timeout).await?;
         let retriable = code(&resp)
             .and_then(ResponseError::try_from_code)
             .is_some_and(|e| e.is_retriable() || e == ResponseError::NotController);
-        if !retriable || Instant::now() >= deadline {
+        if !retriable || crate::clock::instant_now() >= deadline {
             return Ok(resp);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

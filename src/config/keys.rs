@@ -239,6 +239,24 @@ pub const KEYS: &[KeySpec] = &[
         Some("104857600"),
         "Largest request frame accepted on any listener, in bytes.",
     ),
+    key(
+        "max.connections",
+        KeyType::Int,
+        Some("2147483647"),
+        "Connections open at once on the broker listeners; at the limit new connections wait to be accepted until one closes.",
+    ),
+    key(
+        "max.connections.per.ip",
+        KeyType::Int,
+        Some("2147483647"),
+        "Connections open at once from one IP address on any listener; one more is closed at once.",
+    ),
+    key(
+        "connections.max.idle.ms",
+        KeyType::Long,
+        Some("600000"),
+        "Close a connection that has sent no request for this long.",
+    ),
     // --- KRaft quorum timing
     key(
         "controller.quorum.election.timeout.ms",

@@ -4,6 +4,7 @@
 //!
 //! Every key is listed once in [`keys::KEYS`]; `docs/configuration.md` is rendered from it.
 
+pub mod connection_limits;
 pub mod endpoint;
 pub mod error;
 pub mod keys;
@@ -13,6 +14,7 @@ pub mod sources;
 
 use std::path::Path;
 
+pub use connection_limits::ConnectionLimits;
 pub use endpoint::{HostPort, Listener, SecurityProtocol, Voter};
 pub use error::{ConfigError, ConfigErrors};
 pub use server_config::{LoadedConfig, LogFormat, Roles, ServerConfig};

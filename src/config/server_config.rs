@@ -102,6 +102,7 @@ pub struct ServerConfig {
     pub log: LogSettings,
     pub message_max_bytes: u32,
     pub socket_request_max_bytes: u32,
+    pub connections: super::ConnectionLimits,
     pub quorum: QuorumSettings,
     pub metadata: MetadataSettings,
     /// `broker.rack`.
@@ -277,6 +278,11 @@ impl ServerConfig {
                 1,
                 i32::MAX as u32,
             ),
+            connections: super::ConnectionLimits {
+                max_total: r.int_in::<u32>("max.connections", 1, i32::MAX as u32),
+                max_per_ip: r.int_in::<u32>("max.connections.per.ip", 1, i32::MAX as u32),
+                max_idle: r.ms_in("connections.max.idle.ms", 1),
+            },
             quorum,
             metadata,
             rack: r.opt_string("broker.rack"),

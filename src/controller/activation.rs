@@ -2,7 +2,7 @@
 //! metadata (the `metadata.version` from `bootstrap.checkpoint`) inside a metadata
 //! transaction; on a log with a transaction left open by the previous controller, its abort.
 
-use crate::controller::quorum_controller::ControllerSettings;
+use crate::controller::context::ControllerSettings;
 use crate::metadata::features_image::METADATA_VERSION;
 use crate::metadata::image::MetadataImage;
 use crate::metadata::records::{

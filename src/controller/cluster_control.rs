@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::controller::broker_heartbeat::{
     BrokerHeartbeatManager, BrokerLifecycleState, HeartbeatRequest,
 };
-use crate::controller::quorum_controller::{Context, ControllerResult};
+use crate::controller::context::{Context, ControllerResult};
 use crate::controller::replication_control::{elect_for_leaderless, remove_broker_from_partitions};
 use crate::metadata::features_image::METADATA_VERSION;
 use crate::metadata::image::MetadataImage;

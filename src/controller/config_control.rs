@@ -10,7 +10,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::controller::quorum_controller::{Context, ControllerResult};
+use crate::controller::context::{Context, ControllerResult};
 use crate::metadata::configs_image::{ConfigResource, resource_type};
 use crate::metadata::records::{ApiMessageAndVersion, ConfigRecord, MetadataRecord};
 use crate::metadata::topic_config;

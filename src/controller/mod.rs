@@ -3,16 +3,20 @@
 
 pub mod activation;
 pub mod alter_partition;
+pub mod api;
 pub mod broker_heartbeat;
 pub mod cluster_control;
 pub mod config_control;
-pub mod endpoint;
+pub mod context;
+pub mod envelope;
 pub mod partition_change;
 pub mod placement;
 pub mod producer_id_control;
 pub mod quorum_controller;
 pub mod replication_control;
 pub mod request;
+pub mod request_codec;
+pub mod service;
 pub mod topic_validation;
 
 #[cfg(test)]

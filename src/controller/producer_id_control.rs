@@ -3,7 +3,7 @@
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{AllocateProducerIdsRequest, AllocateProducerIdsResponse};
 
-use crate::controller::quorum_controller::{Context, ControllerResult};
+use crate::controller::context::{Context, ControllerResult};
 use crate::metadata::records::{ApiMessageAndVersion, MetadataRecord, ProducerIdsRecord};
 
 /// Producer ids per block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).

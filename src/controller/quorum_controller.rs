@@ -12,54 +12,19 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::controller::broker_heartbeat::BrokerHeartbeatManager;
+use crate::controller::context::{Context, ControllerResult, ControllerSettings};
 use crate::controller::request::{ControllerRequest, ControllerResponse};
 use crate::controller::{
     activation, cluster_control, config_control, producer_id_control, replication_control,
 };
 use crate::metadata::delta::MetadataDelta;
 use crate::metadata::image::MetadataImage;
-use crate::metadata::records::{self, ApiMessageAndVersion};
+use crate::metadata::records;
 use crate::metadata_io::listener::MetadataState;
 use crate::observability::Metrics;
 use crate::raft_io::driver::{AppendError, RaftHandle};
 use crate::shutdown::ShutdownSignal;
 use crate::types::{Epoch, NodeId, Offset};
-
-/// Settings the controller's decisions depend on.
-#[derive(Debug, Clone)]
-pub struct ControllerSettings {
-    pub node_id: i32,
-    pub cluster_id: String,
-    /// `metadata.version` written into an empty log (from `bootstrap.checkpoint`).
-    pub bootstrap_metadata_version: i16,
-    pub num_partitions: i32,
-    pub default_replication_factor: i16,
-    pub session_timeout: Duration,
-    /// `metadata.max.idle.interval.ms` (`None`: no NoOpRecords).
-    pub max_idle_interval: Option<Duration>,
-}
-
-/// What a pure controller function returns: the records to write and the answer to give once
-/// they are committed.
-#[derive(Debug)]
-pub struct ControllerResult<R> {
-    pub records: Vec<ApiMessageAndVersion>,
-    pub response: R,
-}
-
-impl<R> ControllerResult<R> {
-    pub fn new(records: Vec<ApiMessageAndVersion>, response: R) -> Self {
-        ControllerResult { records, response }
-    }
-
-    /// An answer that writes nothing.
-    pub fn answer(response: R) -> Self {
-        ControllerResult {
-            records: Vec::new(),
-            response,
-        }
-    }
-}
 
 /// Why the controller cannot serve a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -95,7 +60,7 @@ impl ControllerHandle {
             .send(Call {
                 request,
                 reply,
-                enqueued: Instant::now(),
+                enqueued: crate::clock::instant_now(),
             })
             .await
             .map_err(|_| ControllerError::Stopped)?;
@@ -130,7 +95,15 @@ struct Active {
 }
 
 type AppendOutcome = Result<Result<(Offset, Offset), AppendError>, oneshot::error::RecvError>;
-type AppendResults = mpsc::UnboundedSender<(i32, i64, AppendOutcome)>;
+type AppendResults = mpsc::Sender<(i32, i64, AppendOutcome)>;
+
+/// Stops the process: the controller's own records are wrong, and answering NOT_CONTROLLER
+/// would hide it (the next active controller may write the same). Exit code 70 (EX_SOFTWARE).
+fn controller_bug(what: &str) -> ! {
+    tracing::error!("controller bug: {what}; nothing was written; exiting");
+    eprintln!("kraftd: fatal: controller bug: {what}; nothing was written");
+    std::process::exit(70);
+}
 
 /// Queue of requests to the controller task.
 const CALL_QUEUE: usize = 1024;
@@ -168,7 +141,7 @@ impl QuorumController {
             heartbeats: BrokerHeartbeatManager::new(),
             active: None,
             active_tx,
-            started: Instant::now(),
+            started: crate::clock::instant_now(),
             last_leader: None,
         };
         tokio::spawn(c.run(rx, shutdown));
@@ -181,7 +154,8 @@ impl QuorumController {
 
     async fn run(mut self, mut calls: mpsc::Receiver<Call>, mut shutdown: ShutdownSignal) {
         let mut status = self.raft.status();
-        let (appends_tx, mut appends_rx) = mpsc::unbounded_channel();
+        // Bounded like the call queue: each append in flight holds one slot until confirmed.
+        let (appends_tx, mut appends_rx) = mpsc::channel(CALL_QUEUE);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -217,7 +191,7 @@ impl QuorumController {
             .controller
             .event_queue_wait
             .observe(waited.as_secs_f64());
-        let started = Instant::now();
+        let started = crate::clock::instant_now();
         let Some(active) = &self.active else {
             let _ = call.reply.send(Err(ControllerError::NotController));
             return;
@@ -261,7 +235,7 @@ impl QuorumController {
                     let last_offset = last.last_offset;
                     active.deferred.push_back(Deferred {
                         last_offset,
-                        appended_at: Instant::now(),
+                        appended_at: crate::clock::instant_now(),
                         reply,
                         response: Some(result.response),
                     });
@@ -269,28 +243,25 @@ impl QuorumController {
             }
             return;
         }
-        // Replay first: a record the image cannot apply must never reach the log.
+        // Replay first: a record the image cannot apply must never reach the log. The
+        // controller wrote that record itself, so this is a bug in it, not bad input: stop
+        // (nothing was written; a restarted node follows the committed log).
         let mut delta = MetadataDelta::new(&active.pending);
         for r in &result.records {
             if let Err(e) = delta.replay(r) {
-                tracing::error!(error = %e, record = r.record.name(), "controller produced a record it cannot apply; not written");
                 self.metrics.controller.metadata_errors.inc();
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(ControllerError::NotController));
-                }
-                return;
+                controller_bug(&format!(
+                    "it produced a {} record it cannot apply: {e}",
+                    r.record.name()
+                ));
             }
         }
         let encoded: Result<Vec<Bytes>, _> = result.records.iter().map(records::encode).collect();
         let encoded = match encoded {
             Ok(e) => e,
             Err(e) => {
-                tracing::error!(error = %e, "cannot encode controller records");
                 self.metrics.controller.metadata_errors.inc();
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(ControllerError::NotController));
-                }
-                return;
+                controller_bug(&format!("it produced a record it cannot encode: {e}"));
             }
         };
         let count = encoded.len() as i64;
@@ -318,7 +289,7 @@ impl QuorumController {
                 let results = active.appends.clone();
                 let epoch = active.epoch;
                 tokio::spawn(async move {
-                    let _ = results.send((epoch, expected, rx.await));
+                    let _ = results.send((epoch, expected, rx.await)).await;
                 });
             }
             Err(_) => {
@@ -335,10 +306,10 @@ impl QuorumController {
         let (next, _) = delta.apply(provenance);
         active.pending = next;
         active.next_offset = expected + count;
-        active.last_write = Instant::now();
+        active.last_write = crate::clock::instant_now();
         active.deferred.push_back(Deferred {
             last_offset: expected + count - 1,
-            appended_at: Instant::now(),
+            appended_at: crate::clock::instant_now(),
             reply,
             response: Some(result.response),
         });
@@ -426,7 +397,7 @@ impl QuorumController {
             pending: (*state.image).clone(),
             next_offset: lc.offset + 1,
             deferred: VecDeque::new(),
-            last_write: Instant::now(),
+            last_write: crate::clock::instant_now(),
             appends: appends.clone(),
         });
         self.active_tx.send_replace(Some(lc.epoch));
@@ -534,26 +505,6 @@ impl QuorumController {
         m.partitions.set(partitions);
         m.offline_partitions.set(offline);
         m.preferred_replica_imbalance.set(imbalance);
-    }
-}
-
-/// What a controller function sees.
-pub struct Context<'a> {
-    /// The pending image (committed plus this controller's uncommitted records).
-    pub image: &'a MetadataImage,
-    /// The offset the next record will get (a broker epoch is the offset of its registration).
-    pub next_offset: i64,
-    pub settings: &'a ControllerSettings,
-    /// Milliseconds on the controller's monotonic clock.
-    pub now_ms: u64,
-}
-
-impl<R> ControllerResult<R> {
-    pub fn map<S>(self, f: impl FnOnce(R) -> S) -> ControllerResult<S> {
-        ControllerResult {
-            records: self.records,
-            response: f(self.response),
-        }
     }
 }
 

@@ -17,12 +17,12 @@ use rand::SeedableRng;
 use uuid::Uuid;
 
 use crate::controller::alter_partition::{self, AlterPartitionData, BrokerLiveness};
+use crate::controller::context::{Context, ControllerResult};
 use crate::controller::partition_change::{
     self, Election, LeaderChange, LeaderRecoveryState, PartitionChange, PartitionChangeBuilder,
     PartitionState,
 };
 use crate::controller::placement::{self, UsableBroker};
-use crate::controller::quorum_controller::{Context, ControllerResult};
 use crate::controller::topic_validation;
 use crate::metadata::configs_image::ConfigResource;
 use crate::metadata::image::MetadataImage;

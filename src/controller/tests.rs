@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::broker_heartbeat::BrokerHeartbeatManager;
-use super::quorum_controller::{Context, ControllerResult, ControllerSettings};
+use super::context::{Context, ControllerResult, ControllerSettings};
 use super::{activation, cluster_control, config_control, producer_id_control};
 use crate::metadata::configs_image::ConfigResource;
 use crate::metadata::delta::MetadataDelta;

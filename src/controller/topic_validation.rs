@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 
 use kafka_protocol::ResponseError;
 
-/// Longest legal topic name.
-pub const MAX_NAME_LENGTH: usize = 249;
+use crate::metadata::topic_name;
 
 /// One topic of a CreateTopics request.
 #[derive(Debug, Clone)]
@@ -67,29 +66,9 @@ impl TopicValidationError {
     }
 }
 
-/// Kafka's topic name rules.
+/// Kafka's topic name rules (`metadata::topic_name`), as a validation error.
 pub fn validate_name(name: &str) -> Result<(), TopicValidationError> {
-    let invalid = |m: String| Err(TopicValidationError::InvalidName(m));
-    if name.is_empty() {
-        return invalid("Topic name is illegal, it can't be empty".into());
-    }
-    if name == "." || name == ".." {
-        return invalid("Topic name cannot be \".\" or \"..\"".into());
-    }
-    if name.len() > MAX_NAME_LENGTH {
-        return invalid(format!(
-            "Topic name is illegal, it can't be longer than {MAX_NAME_LENGTH} characters, topic name: {name}"
-        ));
-    }
-    if !name
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
-    {
-        return invalid(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ));
-    }
-    Ok(())
+    topic_name::validate(name).map_err(TopicValidationError::InvalidName)
 }
 
 /// Names that differ only in '.' versus '_' collide in metric names.

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use super::error::LogError;
-use crate::storage::meta_properties::write_atomically;
 
 pub const FILE: &str = "leader-epoch-checkpoint";
 
@@ -26,7 +25,7 @@ impl LeaderEpochCache {
             return None;
         }
         let count: usize = lines.next()?.trim().parse().ok()?;
-        let mut entries = Vec::with_capacity(count);
+        let mut entries = Vec::with_capacity(count.min(text.len()));
         for line in lines.take(count) {
             let (e, o) = line.trim().split_once(' ')?;
             entries.push((e.parse().ok()?, o.parse().ok()?));
@@ -93,9 +92,9 @@ impl LeaderEpochCache {
         for (e, o) in &self.entries {
             text.push_str(&format!("{e} {o}\n"));
         }
-        write_atomically(&self.path, text.as_bytes()).map_err(|e| LogError::Io {
+        crate::atomic_file::write(&self.path, text.as_bytes()).map_err(|cause| LogError::Io {
             path: self.path.clone(),
-            cause: std::io::Error::other(e.to_string()),
+            cause,
         })
     }
 }

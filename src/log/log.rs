@@ -12,7 +12,6 @@ use super::config::LogConfig;
 use super::epoch_cache::LeaderEpochCache;
 use super::error::LogError;
 use super::segment::{Segment, file_stem};
-use crate::storage::meta_properties::write_atomically;
 
 const RECOVERY_POINT: &str = "recovery-point-offset-checkpoint";
 const LOG_START: &str = "log-start-offset-checkpoint";
@@ -87,9 +86,9 @@ fn read_i64_file(path: &Path) -> Option<i64> {
 }
 
 fn write_i64_file(path: &Path, v: i64) -> Result<(), LogError> {
-    write_atomically(path, format!("{v}\n").as_bytes()).map_err(|e| LogError::Io {
+    crate::atomic_file::write(path, format!("{v}\n").as_bytes()).map_err(|cause| LogError::Io {
         path: path.to_path_buf(),
-        cause: std::io::Error::other(e.to_string()),
+        cause,
     })
 }
 
@@ -195,7 +194,7 @@ impl Log {
             segments,
             log_start_offset,
             recovery_point,
-            checkpointed: (recovery_point, Instant::now()),
+            checkpointed: (recovery_point, crate::clock::instant_now()),
             epochs: LeaderEpochCache::empty(dir),
             epochs_dirty: false,
             truncations: 0,
@@ -561,7 +560,7 @@ impl Log {
 
     fn write_checkpoint(&mut self) -> Result<(), LogError> {
         write_i64_file(&self.dir.join(RECOVERY_POINT), self.recovery_point)?;
-        self.checkpointed = (self.recovery_point, Instant::now());
+        self.checkpointed = (self.recovery_point, crate::clock::instant_now());
         Ok(())
     }
 
@@ -631,7 +630,7 @@ impl Log {
 
     /// Makes everything appended so far durable and advances the recovery point.
     pub fn flush(&mut self) -> Result<FlushInfo, LogError> {
-        let started = Instant::now();
+        let started = crate::clock::instant_now();
         let end = self.log_end_offset();
         if end > self.recovery_point || self.recovery_point == 0 {
             let from = self.recovery_point;

@@ -7,6 +7,7 @@
 //! logs will run it on blocking threads. No clock reads: callers pass `now_ms`.
 
 pub mod batch;
+pub mod compression;
 pub mod config;
 pub mod epoch_cache;
 pub mod error;

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use crate::metadata::delta::{Changes, MetadataDelta, ReplayError};
 use crate::metadata::image::{MetadataImage, Provenance};
 use crate::metadata::records::{self, ApiMessageAndVersion, MetadataRecord, RecordError};
+use crate::raft::codec;
 use crate::raft::{Batch, BatchPayload, ControlRecord, SnapshotId};
-use crate::raft_io::codec;
 
 /// A published image and how it came to be.
 #[derive(Debug, Clone)]

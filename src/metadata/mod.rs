@@ -14,6 +14,7 @@ pub mod partition_registration;
 pub mod records;
 pub mod snapshot;
 pub mod topic_config;
+pub mod topic_name;
 pub mod topics_image;
 
 #[cfg(test)]

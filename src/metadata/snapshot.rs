@@ -7,8 +7,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::metadata::image::MetadataImage;
 use crate::metadata::records::{self, RecordError};
+use crate::raft::codec::{self, CodecError};
 use crate::raft::{Batch, BatchPayload, ControlRecord, OffsetAndEpoch, SnapshotId};
-use crate::raft_io::codec::{self, CodecError};
 use crate::types::{Epoch, Offset};
 
 /// Records per data batch in a snapshot file.

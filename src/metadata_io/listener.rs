@@ -12,6 +12,7 @@ use crate::config::ServerConfig;
 use crate::metadata::image::MetadataImage;
 use crate::metadata::loader::{LeaderChange, LoadError, MetadataLoader};
 use crate::metadata::snapshot::{self, SnapshotPolicy};
+use crate::metadata_io::publisher::{MetadataPublisher, MetadataUpdate};
 use crate::observability::Metrics;
 use crate::raft_io::committed::CommitEvent;
 use crate::raft_io::driver::RaftHandle;
@@ -38,6 +39,9 @@ impl MetadataState {
 
 /// Test-only fault injection: the path of a file whose existence pauses metadata application.
 pub const PAUSE_FILE_ENV: &str = "KRAFTD_TEST_PAUSE_METADATA_FILE";
+
+/// A publisher taking longer than this is logged.
+const SLOW_PUBLISH: Duration = Duration::from_secs(1);
 
 /// Queue between the raft driver and this task.
 const COMMIT_QUEUE: usize = 64;
@@ -70,13 +74,15 @@ impl MetadataListener {
     }
 
     /// Starts following the log through `raft` (needed for the high watermark and to hand
-    /// snapshots to the raft layer).
+    /// snapshots to the raft layer). Every published image goes to `publishers`, in order,
+    /// before it appears in the returned state.
     pub fn spawn(
         self,
         config: &ServerConfig,
         raft: RaftHandle,
         metrics: Metrics,
         clock: Clock,
+        publishers: Vec<Arc<dyn MetadataPublisher>>,
         shutdown: ShutdownSignal,
     ) -> watch::Receiver<MetadataState> {
         metrics.metadata_group.enable();
@@ -97,8 +103,10 @@ impl MetadataListener {
             metrics,
             clock,
             sender: self.sender,
-            last_caught_up: Instant::now(),
-            started: Instant::now(),
+            publishers,
+            published: Arc::new(MetadataImage::default()),
+            last_caught_up: crate::clock::instant_now(),
+            started: crate::clock::instant_now(),
             last_snapshot_at: None,
             latest_snapshot_end: 0,
             metadata_version: None,
@@ -117,6 +125,9 @@ struct ListenerTask {
     metrics: Metrics,
     clock: Clock,
     sender: watch::Sender<MetadataState>,
+    publishers: Vec<Arc<dyn MetadataPublisher>>,
+    /// The image the publishers saw last.
+    published: Arc<MetadataImage>,
     last_caught_up: Instant,
     started: Instant,
     last_snapshot_at: Option<Instant>,
@@ -219,6 +230,14 @@ impl ListenerTask {
                 self.metadata_version = mv;
             }
             let leader = self.loader.leader();
+            let update = MetadataUpdate {
+                image: u.image.clone(),
+                previous: std::mem::replace(&mut self.published, u.image.clone()),
+                changes: u.changes,
+                from_snapshot: u.from_snapshot,
+                leader,
+            };
+            self.publish(&update).await;
             self.sender.send_replace(MetadataState {
                 image: u.image,
                 leader,
@@ -241,11 +260,33 @@ impl ListenerTask {
         self.maybe_snapshot().await;
     }
 
+    /// Hands `update` to every publisher in order, timing each.
+    async fn publish(&self, update: &MetadataUpdate) {
+        for p in &self.publishers {
+            let started = crate::clock::instant_now();
+            p.publish(update).await;
+            let took = started.elapsed();
+            self.metrics
+                .metadata
+                .publish_duration
+                .with_label_values(&[p.name()])
+                .observe(took.as_secs_f64());
+            if took > SLOW_PUBLISH {
+                tracing::warn!(
+                    publisher = p.name(),
+                    took_ms = took.as_millis() as u64,
+                    offset = update.image.provenance.last_offset,
+                    "a metadata publisher was slow; later updates waited for it"
+                );
+            }
+        }
+    }
+
     fn note_snapshot(&mut self, end_offset: i64) {
         self.policy
             .snapshot_taken(end_offset, self.started.elapsed());
         self.latest_snapshot_end = self.latest_snapshot_end.max(end_offset);
-        self.last_snapshot_at = Some(Instant::now());
+        self.last_snapshot_at = Some(crate::clock::instant_now());
     }
 
     fn update_gauges(&mut self) {
@@ -254,7 +295,7 @@ impl ListenerTask {
         let hwm = self.raft.committed().borrow().map(|o| o.0);
         let lag = hwm.map_or(0, |h| (h - applied_end).max(0));
         if lag == 0 && state.ready {
-            self.last_caught_up = Instant::now();
+            self.last_caught_up = crate::clock::instant_now();
         }
         let m = &self.metrics;
         m.metadata

@@ -2,3 +2,4 @@
 //! metadata log, publishes images and writes snapshots.
 
 pub mod listener;
+pub mod publisher;

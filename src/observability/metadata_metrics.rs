@@ -2,9 +2,11 @@
 //! broker's metadata cache (brokers). Registered through the same builder as every other
 //! metric, so they appear in the catalogue and `docs/metrics.md`.
 
-use prometheus::{Gauge, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
+use prometheus::{
+    Gauge, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+};
 
-use super::metrics::{Builder, LATENCY_BUCKETS, QUORUM_BUCKETS};
+use super::registry::{Builder, LATENCY_BUCKETS, QUORUM_BUCKETS};
 
 /// The metadata loader and snapshots of this node (`kafka.server:type=broker-metadata-metrics`,
 /// `MetadataLoader`, `SnapshotEmitter` in Kafka).
@@ -19,6 +21,7 @@ pub struct MetadataMetrics {
     pub snapshots_generated: IntCounter,
     pub snapshots_loaded: IntCounter,
     pub version_info: IntGaugeVec,
+    pub publish_duration: HistogramVec,
 }
 
 impl MetadataMetrics {
@@ -60,6 +63,12 @@ impl MetadataMetrics {
                 "kafka_metadata_version_info",
                 "The finalized metadata.version feature level; the value is always 1 (JMX: kafka.server:type=MetadataLoader,name=CurrentMetadataVersion).",
                 &["metadata_version"],
+            ),
+            publish_duration: b.histogram_vec(
+                "kafka_metadata_publish_duration_seconds",
+                "Time each metadata publisher took to act on one published image, by publisher (replica_manager, metadata_cache); the next image waits for every publisher.",
+                &["publisher"],
+                LATENCY_BUCKETS,
             ),
         };
         m.last_applied_offset.set(-1);

@@ -10,178 +10,12 @@ use std::sync::Arc;
 pub use super::metadata_metrics::{
     BrokerMetadataMetrics, BrokerMetrics, ControllerMetrics, MetadataMetrics,
 };
+use super::registry::{Builder, LATENCY_BUCKETS, QUORUM_BUCKETS};
+pub use super::registry::{MetricDef, MetricGroup, MetricKind};
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Registry, TextEncoder,
 };
-
-/// The kind of a metric as Prometheus types it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-impl MetricKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            MetricKind::Counter => "counter",
-            MetricKind::Gauge => "gauge",
-            MetricKind::Histogram => "histogram",
-        }
-    }
-}
-
-/// One entry of the metrics catalogue.
-#[derive(Debug, Clone)]
-pub struct MetricDef {
-    pub name: String,
-    pub kind: MetricKind,
-    pub labels: Vec<String>,
-    pub help: String,
-}
-
-/// Latency buckets for request handling, in seconds (100 µs … 10 s).
-pub(super) const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
-
-/// Registers metrics and records their definitions as it goes.
-pub(super) struct Builder {
-    registry: Registry,
-    defs: Vec<MetricDef>,
-    /// When set, collectors are kept here instead of being registered: a role's metrics are
-    /// exported only once the role runs (see [`MetricGroup`]).
-    deferred: Option<Collectors>,
-}
-
-type Collectors = Vec<Box<dyn prometheus::core::Collector>>;
-
-/// Metrics of one role, registered when the role starts so that a process never exports
-/// gauges of a role it does not run (a stale `kafka_raft_leader_known 0` would page).
-#[derive(Clone)]
-pub struct MetricGroup {
-    registry: Registry,
-    collectors: Arc<std::sync::Mutex<Option<Collectors>>>,
-}
-
-impl MetricGroup {
-    /// Starts exporting the group's metrics (idempotent).
-    pub fn enable(&self) {
-        let mut guard = self.collectors.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(collectors) = guard.take() {
-            for c in collectors {
-                self.registry
-                    .register(c)
-                    .expect("group metrics are unique and valid");
-            }
-        }
-    }
-}
-
-impl Builder {
-    pub(super) fn record(&mut self, name: &str, kind: MetricKind, labels: &[&str], help: &str) {
-        self.defs.push(MetricDef {
-            name: name.to_string(),
-            kind,
-            labels: labels.iter().map(|l| l.to_string()).collect(),
-            help: help.to_string(),
-        });
-    }
-
-    pub(super) fn register(&mut self, c: impl prometheus::core::Collector + 'static) {
-        match &mut self.deferred {
-            Some(pending) => pending.push(Box::new(c)),
-            None => self
-                .registry
-                .register(Box::new(c))
-                .expect("metric names are unique and valid"),
-        }
-    }
-
-    /// Builds a group of metrics that is exported only after [`MetricGroup::enable`].
-    pub(super) fn group<T>(&mut self, build: impl FnOnce(&mut Builder) -> T) -> (T, MetricGroup) {
-        self.deferred = Some(Vec::new());
-        let value = build(self);
-        let collectors = self.deferred.take().unwrap_or_default();
-        (
-            value,
-            MetricGroup {
-                registry: self.registry.clone(),
-                collectors: Arc::new(std::sync::Mutex::new(Some(collectors))),
-            },
-        )
-    }
-
-    pub(super) fn int_gauge(&mut self, name: &str, help: &str) -> IntGauge {
-        self.record(name, MetricKind::Gauge, &[], help);
-        let g = IntGauge::new(name, help).expect("valid gauge");
-        self.register(g.clone());
-        g
-    }
-
-    pub(super) fn float_gauge(&mut self, name: &str, help: &str) -> Gauge {
-        self.record(name, MetricKind::Gauge, &[], help);
-        let g = Gauge::new(name, help).expect("valid gauge");
-        self.register(g.clone());
-        g
-    }
-
-    pub(super) fn float_gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-        self.record(name, MetricKind::Gauge, labels, help);
-        let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
-        self.register(g.clone());
-        g
-    }
-
-    pub(super) fn counter(&mut self, name: &str, help: &str) -> IntCounter {
-        self.record(name, MetricKind::Counter, &[], help);
-        let c = IntCounter::new(name, help).expect("valid counter");
-        self.register(c.clone());
-        c
-    }
-
-    pub(super) fn histogram(&mut self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
-        self.record(name, MetricKind::Histogram, &[], help);
-        let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
-            .expect("valid histogram");
-        self.register(h.clone());
-        h
-    }
-
-    pub(super) fn gauge_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-        self.record(name, MetricKind::Gauge, labels, help);
-        let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
-        self.register(g.clone());
-        g
-    }
-
-    pub(super) fn counter_vec(&mut self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-        self.record(name, MetricKind::Counter, labels, help);
-        let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter");
-        self.register(c.clone());
-        c
-    }
-
-    pub(super) fn histogram_vec(
-        &mut self,
-        name: &str,
-        help: &str,
-        labels: &[&str],
-        buckets: &[f64],
-    ) -> HistogramVec {
-        self.record(name, MetricKind::Histogram, labels, help);
-        let h = HistogramVec::new(
-            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-            labels,
-        )
-        .expect("valid histogram");
-        self.register(h.clone());
-        h
-    }
-}
 
 /// All metric handles of one process.
 #[derive(Clone)]
@@ -195,6 +29,8 @@ pub struct Metrics {
     pub network_request_errors: IntCounterVec,
     pub network_request_duration: HistogramVec,
     pub network_malformed_requests: IntCounterVec,
+    pub network_connections_rejected: IntCounterVec,
+    pub network_idle_closed: IntCounterVec,
     pub log: LogMetrics,
     pub raft: RaftMetrics,
     /// Exported once this node runs the raft driver.
@@ -290,6 +126,8 @@ pub struct RaftMetrics {
     pub follower_last_caught_up_age: GaugeVec,
     pub max_follower_lag: IntGauge,
     pub max_follower_lag_seconds: Gauge,
+    pub peer_queue_depth: IntGauge,
+    pub peer_requests_dropped: IntCounter,
 }
 
 /// Every value of `kafka_raft_state{state}`.
@@ -302,11 +140,6 @@ pub const RAFT_STATES: &[&str] = &[
     "unattached",
     "resigned",
     "observer",
-];
-
-/// Buckets for quorum commit and election latencies, in seconds (1 ms … 30 s).
-pub(super) const QUORUM_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
 impl RaftMetrics {
@@ -405,6 +238,14 @@ impl RaftMetrics {
                 "kafka_raft_max_follower_lag_seconds",
                 "On the quorum leader: the longest time a voter has not been caught up (kafka-metadata-quorum MaxFollowerLagTimeMs).",
             ),
+            peer_queue_depth: b.int_gauge(
+                "kafka_raft_peer_queue_depth",
+                "KRaft requests waiting to be sent to other voters, summed over the per-peer queues (each bounded).",
+            ),
+            peer_requests_dropped: b.counter(
+                "kafka_raft_peer_requests_dropped_total",
+                "KRaft requests dropped because a peer's queue was full (the peer is unreachable or far behind; raft resends what it needs).",
+            ),
         };
         for s in RAFT_STATES {
             m.state.with_label_values(&[s]).set(0);
@@ -418,11 +259,7 @@ impl RaftMetrics {
 impl Metrics {
     /// Creates the registry with every metric, plus the standard `process_*` collector.
     pub fn new() -> Metrics {
-        let mut b = Builder {
-            registry: Registry::new(),
-            defs: Vec::new(),
-            deferred: None,
-        };
+        let mut b = Builder::new();
         let node_info = b.gauge_vec(
             "kafka_node_info",
             "Identity of this node; the value is always 1.",
@@ -459,6 +296,16 @@ impl Metrics {
             "Connections closed because of an undecodable, oversized or unsupported request, by listener and reason.",
             &["listener", "reason"],
         );
+        let network_connections_rejected = b.counter_vec(
+            "kafka_network_connections_rejected_total",
+            "Connections closed as soon as accepted, by listener and reason (per_ip_limit: max.connections.per.ip reached).",
+            &["listener", "reason"],
+        );
+        let network_idle_closed = b.counter_vec(
+            "kafka_network_idle_connections_closed_total",
+            "Connections closed after connections.max.idle.ms without a request, by listener.",
+            &["listener"],
+        );
         let log = LogMetrics::register(&mut b);
         let (raft, raft_group) = b.group(RaftMetrics::register);
         let (metadata, metadata_group) = b.group(MetadataMetrics::register);
@@ -481,8 +328,8 @@ impl Metrics {
             .set(1);
 
         Metrics {
-            registry: b.registry,
-            defs: Arc::new(b.defs),
+            registry: b.registry.clone(),
+            defs: Arc::new(b.into_defs()),
             node_info,
             build_info,
             network_connections,
@@ -490,6 +337,8 @@ impl Metrics {
             network_request_errors,
             network_request_duration,
             network_malformed_requests,
+            network_connections_rejected,
+            network_idle_closed,
             log,
             raft,
             raft_group,

@@ -6,6 +6,7 @@ pub mod logging;
 pub mod metadata_metrics;
 pub mod metrics;
 pub mod readiness;
+pub mod registry;
 
 pub use metrics::Metrics;
 pub use readiness::Readiness;

@@ -1,6 +1,6 @@
 //! Size-prefixed frames: a big-endian `i32` length, then that many bytes.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The smallest request: api key (2) + api version (2) + correlation id (4).
@@ -76,9 +76,32 @@ pub async fn read_frame_sized<R: AsyncRead + Unpin>(
             max: max_size,
         });
     }
-    let mut buf = BytesMut::zeroed(size as usize);
-    reader.read_exact(&mut buf).await.map_err(truncated)?;
-    Ok(Some(buf.freeze()))
+    read_body(reader, size as usize).await.map(Some)
+}
+
+/// Up to this much of a frame is allocated before its bytes arrive (every usual request fits,
+/// so it is read into one allocation without copies).
+const FIRST_CHUNK: usize = 4 << 20;
+
+/// Reads exactly `size` bytes. A larger frame gets the rest of its buffer only after its
+/// first [`FIRST_CHUNK`] bytes have arrived: a size a peer claims without sending the bytes
+/// costs at most that much.
+async fn read_body<R: AsyncRead + Unpin>(reader: &mut R, size: usize) -> Result<Bytes, FrameError> {
+    let mut buf = BytesMut::with_capacity(size.min(FIRST_CHUNK));
+    while buf.len() < size {
+        if buf.capacity() == buf.len() {
+            buf.reserve(size - buf.len());
+        }
+        let want = (size - buf.len()).min(buf.capacity() - buf.len());
+        let n = reader
+            .read_buf(&mut (&mut buf).limit(want))
+            .await
+            .map_err(FrameError::Io)?;
+        if n == 0 {
+            return Err(FrameError::Truncated);
+        }
+    }
+    Ok(buf.freeze())
 }
 
 fn truncated(e: std::io::Error) -> FrameError {
@@ -122,6 +145,22 @@ mod tests {
         ));
         assert!(matches!(
             read(&[0, 0], 100).await,
+            Err(FrameError::Truncated)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_arrives_whole_and_a_claimed_size_costs_only_what_arrives() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut framed = (body.len() as i32).to_be_bytes().to_vec();
+        framed.extend_from_slice(&body);
+        let got = read(&framed, 1 << 20).await.unwrap().unwrap();
+        assert_eq!(&got[..], &body[..]);
+        // 100 MB claimed, 10 bytes sent: truncated, without a 100 MB buffer.
+        let mut claimed = 100_000_000i32.to_be_bytes().to_vec();
+        claimed.extend_from_slice(&[1; 10]);
+        assert!(matches!(
+            read(&claimed, 200_000_000).await,
             Err(FrameError::Truncated)
         ));
     }

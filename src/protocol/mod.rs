@@ -3,10 +3,13 @@
 //! `kafka-protocol` crate's types.
 
 pub mod api_versions;
+pub mod envelope;
 pub mod error_code;
 pub mod frame;
 pub mod request;
+pub mod response;
 
 pub use api_versions::{ApiRange, ApiTable};
 pub use frame::FrameError;
 pub use request::{RequestError, RequestHead};
+pub use response::EncodedResponse;

@@ -14,6 +14,9 @@ pub struct RequestHead {
     pub api_version: i16,
     pub header: RequestHeader,
     pub body: Bytes,
+    /// The whole request as received (header and body, without the size): what a broker
+    /// forwards inside an Envelope.
+    pub raw: Bytes,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,14 @@ pub enum Parsed {
 
 /// Parses the header of a frame (at least 8 bytes, checked by the framing layer).
 pub fn parse(mut frame: Bytes, apis: &ApiTable) -> Result<Parsed, RequestError> {
+    if frame.len() < 8 {
+        return Err(RequestError::Malformed {
+            api: ApiKey::ApiVersions,
+            version: 0,
+            reason: format!("{} bytes are too few for a request header", frame.len()),
+        });
+    }
+    let raw = frame.clone();
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let api_key = ApiKey::try_from(raw_key).map_err(|_| RequestError::UnknownApiKey(raw_key))?;
@@ -93,6 +104,7 @@ pub fn parse(mut frame: Bytes, apis: &ApiTable) -> Result<Parsed, RequestError> 
         api_version: version,
         header,
         body: frame,
+        raw,
     }))
 }
 

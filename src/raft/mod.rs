@@ -95,6 +95,7 @@
 //!   FetchSnapshot, installed atomically; the log is cleaned only below a snapshot.
 
 mod api;
+pub mod codec;
 mod config;
 mod core;
 mod election;

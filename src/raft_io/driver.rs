@@ -65,6 +65,10 @@ pub struct DriverStatus {
     pub raft: RaftStatus,
     /// Commit latencies observed since the last report (append on this leader → committed).
     pub commit_latencies: Vec<Duration>,
+    /// Requests waiting to be sent, summed over the peers' queues.
+    pub peer_queue_depth: usize,
+    /// Requests dropped because a peer's queue was full (raft resends what matters).
+    pub peer_requests_dropped: u64,
 }
 
 /// A cloneable handle to a running driver.
@@ -110,6 +114,10 @@ struct PendingBatch {
 
 const EVENT_QUEUE: usize = 4096;
 
+/// Requests waiting for one peer; more are dropped (a voter that far behind is resent what it
+/// needs by the core's timers).
+const PEER_QUEUE: usize = 256;
+
 /// Starts the driver for `core`. Outbound RPC tasks are spawned on `network`.
 pub fn spawn<L>(
     core: RaftCore<L>,
@@ -125,6 +133,8 @@ where
     let initial = DriverStatus {
         raft: core.status(),
         commit_latencies: Vec::new(),
+        peer_queue_depth: 0,
+        peer_requests_dropped: 0,
     };
     let (status_tx, status_rx) = watch::channel(initial);
     let (committed_tx, committed_rx) = watch::channel(core.high_watermark());
@@ -151,6 +161,7 @@ where
                 status_tx,
                 committed_tx,
                 peers: BTreeMap::new(),
+                peer_requests_dropped: 0,
                 pending_inbound: BTreeMap::new(),
                 next_inbound_id: 1,
                 appends: VecDeque::new(),
@@ -272,7 +283,7 @@ impl RaftHandle {
     /// ends; returns when the driver stopped or `timeout` passed.
     pub async fn shutdown(&self, timeout: Duration) {
         let (reply, rx) = oneshot::channel();
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::clock::instant_now() + timeout;
         if self
             .events
             .send(Event::Shutdown { reply, deadline })
@@ -293,7 +304,10 @@ struct Driver<L: RaftLog> {
     events_tx: mpsc::Sender<Event>,
     status_tx: watch::Sender<DriverStatus>,
     committed_tx: watch::Sender<Option<Offset>>,
-    peers: BTreeMap<NodeId, mpsc::UnboundedSender<PeerRequest>>,
+    /// One bounded queue per peer: a peer that cannot keep up loses requests (counted), the
+    /// driver thread never blocks on it.
+    peers: BTreeMap<NodeId, mpsc::Sender<PeerRequest>>,
+    peer_requests_dropped: u64,
     pending_inbound: BTreeMap<(NodeId, u64), oneshot::Sender<rm::Response>>,
     next_inbound_id: u64,
     /// Leader appends awaiting commit: (last offset, when appended).
@@ -353,7 +367,7 @@ impl<L: RaftLog> Driver<L> {
                     Output::FlushLog { .. } => self.core.log_mut().flush(),
                     Output::Send { to, msg } => self.send(to, msg),
                     Output::Committed { high_watermark } => {
-                        let now = Instant::now();
+                        let now = crate::clock::instant_now();
                         while let Some((last, at)) = self.appends.front() {
                             if *last < high_watermark {
                                 latencies.push(now.duration_since(*at));
@@ -383,7 +397,8 @@ impl<L: RaftLog> Driver<L> {
                         last_offset,
                         ..
                     } => {
-                        self.appends.push_back((last_offset, Instant::now()));
+                        self.appends
+                            .push_back((last_offset, crate::clock::instant_now()));
                         append_result = Some(Ok((base_offset, last_offset)));
                     }
                     Output::AppendRejected { epoch } => {
@@ -438,6 +453,12 @@ impl<L: RaftLog> Driver<L> {
             self.status_tx.send_replace(DriverStatus {
                 raft: self.core.status(),
                 commit_latencies: std::mem::take(&mut latencies),
+                peer_queue_depth: self
+                    .peers
+                    .values()
+                    .map(|q| q.max_capacity() - q.capacity())
+                    .sum(),
+                peer_requests_dropped: self.peer_requests_dropped,
             });
             self.pending_inbound.retain(|_, tx| !tx.is_closed());
             if ready || (rx.is_closed() && self.shutdown.is_none()) {
@@ -519,7 +540,7 @@ impl<L: RaftLog> Driver<L> {
             records: Vec::new(),
             bytes: 0,
             waiters: Vec::new(),
-            deadline: Instant::now() + self.settings.append_linger,
+            deadline: crate::clock::instant_now() + self.settings.append_linger,
         });
         batch.waiters.push((records.len(), reply));
         batch.records.extend(records);
@@ -567,7 +588,7 @@ impl<L: RaftLog> Driver<L> {
                     return;
                 };
                 let queue = self.peers.entry(to).or_insert_with(|| {
-                    let (tx, rx) = mpsc::unbounded_channel();
+                    let (tx, rx) = mpsc::channel(PEER_QUEUE);
                     let events = self.events_tx.clone();
                     self.network.spawn(peer_task(
                         to,
@@ -590,10 +611,18 @@ impl<L: RaftLog> Driver<L> {
                     ));
                     tx
                 });
-                let _ = queue.send(PeerRequest {
+                let sent = queue.try_send(PeerRequest {
                     correlation_id,
                     request: body,
                 });
+                if let Err(mpsc::error::TrySendError::Full(r)) = sent {
+                    self.peer_requests_dropped += 1;
+                    tracing::debug!(
+                        to = to.0,
+                        request = r.request.name(),
+                        "peer queue full; request dropped"
+                    );
+                }
             }
         }
     }

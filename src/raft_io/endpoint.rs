@@ -4,40 +4,16 @@
 
 use kafka_protocol::messages::describe_quorum_response::{self as dq, ReplicaState};
 use kafka_protocol::messages::{
-    self as km, ApiKey, BeginQuorumEpochRequest, BrokerId, DescribeClusterRequest,
-    DescribeClusterResponse, DescribeQuorumRequest, DescribeQuorumResponse, EndQuorumEpochRequest,
-    FetchRequest, FetchSnapshotRequest, TopicName, VoteRequest,
+    self as km, BeginQuorumEpochRequest, BrokerId, DescribeClusterRequest, DescribeClusterResponse,
+    DescribeQuorumRequest, DescribeQuorumResponse, EndQuorumEpochRequest, FetchRequest,
+    FetchSnapshotRequest, TopicName, VoteRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::driver::RaftHandle;
 use super::wire::{self, METADATA_TOPIC};
-use crate::protocol::api_versions::{API_VERSIONS, ApiRange, ApiTable};
 use crate::raft::messages::{self as rm, ErrorKind};
 use crate::types::NodeId;
-
-/// What a controller listener serves once the quorum runs on it.
-pub fn controller_apis() -> ApiTable {
-    let r = |key, min, max| ApiRange { key, min, max };
-    ApiTable::new(vec![
-        API_VERSIONS,
-        r(ApiKey::Vote, 0, 2),
-        r(ApiKey::BeginQuorumEpoch, 0, 1),
-        r(ApiKey::EndQuorumEpoch, 0, 1),
-        r(ApiKey::Fetch, 12, 18),
-        r(ApiKey::FetchSnapshot, 0, 1),
-        r(ApiKey::DescribeQuorum, 0, 2),
-        r(ApiKey::DescribeCluster, 0, 1),
-    ])
-}
-
-/// The controller listener's table once the quorum controller runs: the KRaft APIs plus the
-/// controller's own.
-pub fn quorum_controller_apis() -> ApiTable {
-    let mut apis = controller_apis().apis().to_vec();
-    apis.extend_from_slice(crate::controller::endpoint::CONTROLLER_API_RANGES);
-    ApiTable::new(apis)
-}
 
 /// A voter's controller endpoint, for leader hints and DescribeCluster.
 #[derive(Debug, Clone)]

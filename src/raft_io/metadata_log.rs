@@ -1,6 +1,6 @@
 //! The durable `__cluster_metadata-0` log: the raft core's [`RaftLog`] over the Kafka-format
 //! log engine (`crate::log`) and the snapshot store. Batches are stored as RecordBatch v2
-//! (`raft_io::codec`).
+//! (`raft::codec`).
 //!
 //! I/O errors here are fatal (ADR 0004): the quorum's safety rests on this log, so the process
 //! logs the error and exits non-zero for systemd to restart it, rather than continuing with a
@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 
-use super::codec;
 use super::snapshot_store::SnapshotStore;
 use crate::clock::Clock;
 use crate::log::{Log, LogConfig, LogError, RecoveryReport};
 use crate::observability::metrics::LogMetrics;
+use crate::raft::codec;
 use crate::raft::{Batch, BatchPayload, OffsetAndEpoch, RaftLog, SnapshotId};
 use crate::types::{Epoch, Offset};
 

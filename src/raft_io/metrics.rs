@@ -16,6 +16,7 @@ pub struct RaftMetricsUpdater {
     m: RaftMetrics,
     last: RaftCounters,
     last_election: Option<Duration>,
+    last_dropped: u64,
     /// Label sets of the per-replica gauges currently exported.
     replicas: Vec<(String, &'static str)>,
 }
@@ -26,6 +27,7 @@ impl RaftMetricsUpdater {
             m,
             last: RaftCounters::default(),
             last_election: None,
+            last_dropped: 0,
             replicas: Vec::new(),
         }
     }
@@ -74,6 +76,13 @@ impl RaftMetricsUpdater {
         m.snapshots_installed
             .inc_by(delta(c.snapshots_installed, self.last.snapshots_installed));
         self.last = c;
+        m.peer_queue_depth.set(status.peer_queue_depth as i64);
+        m.peer_requests_dropped.inc_by(
+            status
+                .peer_requests_dropped
+                .saturating_sub(self.last_dropped),
+        );
+        self.last_dropped = status.peer_requests_dropped;
 
         // Follower lag exists only on the leader; elsewhere the series disappear. Stale label
         // sets are removed individually so a scrape never sees a half-updated set.

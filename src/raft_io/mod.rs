@@ -2,7 +2,6 @@
 //! messages, the metadata log's on-disk and on-wire batch format, and (as it lands) the driver,
 //! transport and stores.
 
-pub mod codec;
 pub mod committed;
 pub mod driver;
 pub mod endpoint;
@@ -11,5 +10,6 @@ pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod quorum_state_store;
+pub mod routes;
 pub mod snapshot_store;
 pub mod wire;

@@ -87,7 +87,7 @@ pub async fn peer_task<F, Fut>(
     addr: String,
     client_id: String,
     timeout: Duration,
-    mut requests: mpsc::UnboundedReceiver<PeerRequest>,
+    mut requests: mpsc::Receiver<PeerRequest>,
     on_response: F,
 ) where
     F: Fn(NodeId, u64, rm::Response) -> Fut,

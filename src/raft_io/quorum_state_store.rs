@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::raft::QuorumStateData;
-use crate::storage::meta_properties::write_atomically;
 use crate::types::{Epoch, NodeId};
 
 pub const QUORUM_STATE_FILE: &str = "quorum-state";
@@ -121,9 +120,11 @@ impl QuorumStateStore {
             path: self.path.clone(),
             cause: e.to_string(),
         })?;
-        write_atomically(&self.path, json.as_bytes()).map_err(|e| QuorumStateError::Write {
-            path: self.path.clone(),
-            cause: e.to_string(),
+        crate::atomic_file::write(&self.path, json.as_bytes()).map_err(|e| {
+            QuorumStateError::Write {
+                path: self.path.clone(),
+                cause: e.to_string(),
+            }
         })
     }
 }

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::codec::{self, CodecError};
+use crate::raft::codec::{self, CodecError};
 use crate::raft::messages::{self as rm, ErrorKind};
 use crate::raft::{Batch, OffsetAndEpoch};
 use crate::types::{Epoch, NodeId, Offset};

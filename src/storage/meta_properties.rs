@@ -1,6 +1,5 @@
 //! `meta.properties`: the identity of a formatted log directory (version 1, KRaft).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::error::StorageError;
@@ -86,21 +85,9 @@ impl MetaProperties {
     }
 }
 
-/// Writes `path` via `path.tmp`: write, fsync, rename, fsync the parent directory.
+/// Writes `path` atomically (`crate::atomic_file`), as a storage error.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), StorageError> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(StorageError::io(&tmp))?;
-        f.write_all(contents).map_err(StorageError::io(&tmp))?;
-        f.sync_all().map_err(StorageError::io(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(StorageError::io(path))?;
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(StorageError::io(parent))?;
-    }
-    Ok(())
+    crate::atomic_file::write(path, contents).map_err(StorageError::io(path))
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
-//! Boundary test: the sans-IO modules (`src/raft/`, `src/metadata/`) must not reach for IO,
-//! clocks, thread RNGs, hash-ordered collections or the layers above them.
+//! Boundary tests: every module of `src/` imports only modules of lower layers (the table in
+//! `src/lib.rs`, shown in `docs/ARCHITECTURE.md`), and the sans-IO modules (`src/raft/`,
+//! `src/metadata/`) do not reach for IO, clocks, thread RNGs or hash-ordered collections.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 
@@ -117,4 +120,135 @@ fn the_scanner_finds_a_planted_violation() {
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0].contains("HashMap"));
     assert!(found[1].contains("grouped `std::fs`"));
+}
+
+/// The layer table of `src/lib.rs`: module name → layer number.
+fn layers(lib_rs: &str) -> std::collections::BTreeMap<String, u32> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in lib_rs.lines() {
+        let Some(rest) = line.trim_start_matches("//!").trim().strip_prefix("layer ") else {
+            continue;
+        };
+        let Some((n, modules)) = rest.split_once(':') else {
+            continue;
+        };
+        let n: u32 = n.trim().parse().expect("a layer number");
+        // Module names come first; two spaces start the description.
+        let modules = modules.trim().split("  ").next().unwrap_or("");
+        for m in modules.split(',') {
+            out.insert(m.trim().to_string(), n);
+        }
+    }
+    out
+}
+
+/// The top-level module a file of `src/` belongs to (`src/broker/api/fetch.rs` → `broker`).
+fn module_of(root: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(root.join("src")).ok()?;
+    let first = rel.components().next()?.as_os_str().to_str()?;
+    Some(first.trim_end_matches(".rs").to_string())
+}
+
+/// Every `crate::X` path in `src/` whose module `X` is not on a lower layer than the file's.
+/// Test files (`tests.rs`, `tests/`) are exempt: they may build fixtures from any layer.
+fn layer_violations(root: &Path) -> Vec<String> {
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let layers = layers(&lib);
+    assert!(!layers.is_empty(), "no layer table in src/lib.rs");
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in files {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let is_test = name == "tests.rs" || file.components().any(|c| c.as_os_str() == "tests");
+        let Some(module) = module_of(root, &file) else {
+            continue;
+        };
+        if is_test || module == "lib" || module == "main" {
+            continue;
+        }
+        let Some(&own) = layers.get(&module) else {
+            found.push(format!(
+                "{}: module `{module}` is not in the layer table",
+                file.display()
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for (i, _) in code.match_indices("crate::") {
+                let target: String = code[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if target == module {
+                    continue;
+                }
+                match layers.get(&target) {
+                    Some(&t) if t < own => {}
+                    Some(&t) => found.push(format!(
+                        "{}:{}: `{module}` (layer {own}) imports `{target}` (layer {t})",
+                        file.display(),
+                        n + 1
+                    )),
+                    None => found.push(format!(
+                        "{}:{}: `crate::{target}` is not in the layer table",
+                        file.display(),
+                        n + 1
+                    )),
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn modules_import_only_lower_layers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let found = layer_violations(root);
+    assert!(found.is_empty(), "layer violations:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_architecture_document_shows_the_layer_table_of_lib_rs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).unwrap();
+    let table: Vec<&str> = lib
+        .lines()
+        .map(|l| l.trim_start_matches("//!").trim())
+        .filter(|l| l.starts_with("layer "))
+        .collect();
+    for row in &table {
+        assert!(
+            doc.lines().any(|l| l.trim() == *row),
+            "docs/ARCHITECTURE.md lacks the layer row `{row}` of src/lib.rs"
+        );
+    }
+}
+
+#[test]
+fn the_layer_check_finds_a_planted_upward_import() {
+    let dir = std::env::temp_dir().join(format!("kraftd-layers-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("src/network")).unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        "//! layer 2: broker  roles\n//! layer 1: network  no role\n//! layer 0: protocol\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/network/bad.rs"),
+        "use crate::protocol::frame;\n// crate::broker in a comment is fine\nuse crate::broker::api::BrokerContext;\n",
+    )
+    .unwrap();
+    let found = layer_violations(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("`network` (layer 1) imports `broker` (layer 2)"),
+        "{found:?}"
+    );
 }

@@ -1,6 +1,8 @@
 //! Real clients against a real `kraftd` node: kcat (librdkafka) produces with each acks level
 //! and each compression codec and reads everything back byte-exact, ListOffsets earliest /
 //! latest / by time, and auto-creation on and off.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../common/mod.rs"]
 mod common;

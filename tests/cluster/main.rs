@@ -3,6 +3,8 @@
 //! leadership to a voter that commits its epoch, and the killed node rejoins as a follower.
 //! The failover time (kill → new leader committed) is measured over `KRAFTD_FAILOVER_TRIALS`
 //! trials (default 50) and printed as p50/p99/max; graceful SIGTERM hand-overs likewise.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -4,6 +4,8 @@
 //! timeout and moves its leaderships, SIGTERM of a broker performs a controlled shutdown,
 //! killing the active controller moves control without losing committed metadata, and a
 //! controller restarted after snapshots loads its snapshot.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../common/mod.rs"]
 mod common;

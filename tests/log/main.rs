@@ -2,6 +2,8 @@
 //! start-offset moves, retention and reopen-after-close reads back exactly like an in-memory
 //! model (offsets, batch bytes, start/end offsets, timestamp and epoch lookups).
 //! `PROPTEST_CASES` scales the number of sequences (default 48).
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 use bytes::Bytes;
 use kraftd::log::batch::encode_uncompressed;

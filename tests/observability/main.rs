@@ -10,6 +10,8 @@
 //! until SIGCONT. Alert `for:` durations come from the test-only rendering in `tests/common`
 //! (minutes become seconds); the shipped rules are untouched. Every process is killed on drop,
 //! also when an assertion fails.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../common/mod.rs"]
 mod common;

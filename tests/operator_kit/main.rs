@@ -3,6 +3,8 @@
 //! belongs to an alert or is a procedure, dashboards follow the conventions, every metric a
 //! dashboard or rule queries exists in the catalogue, docs/metrics.md says which dashboards
 //! and alerts use each metric, and every `kraftd` command a runbook shows parses.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../common/mod.rs"]
 mod common;

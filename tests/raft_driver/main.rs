@@ -2,6 +2,8 @@
 //! leader through the controller listener's Kafka-protocol RPCs, commit appended records, answer
 //! DescribeQuorum as `kraftd metadata-quorum` expects, and hand leadership over on graceful
 //! shutdown.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -13,12 +15,14 @@ use bytes::Bytes;
 use kraftd::cli::metadata_quorum;
 use kraftd::clock::Clock;
 use kraftd::config::{HostPort, Listener};
-use kraftd::network::{BoundListener, Dispatcher};
+use kraftd::network::{
+    BoundListener, ConnectionQuotas, ConnectionSettings, RouteTable, RoutedService, Service,
+};
 use kraftd::observability::Metrics;
 use kraftd::raft::SnapshotId;
 use kraftd::raft::{MemLog, RaftConfig, RaftCore, StateKind};
 use kraftd::raft_io::driver::{self, DriverSettings, RaftHandle};
-use kraftd::raft_io::endpoint::{self, ControllerNode, RaftEndpoint};
+use kraftd::raft_io::endpoint::{ControllerNode, RaftEndpoint};
 use kraftd::raft_io::quorum_state_store::QuorumStateStore;
 use kraftd::shutdown::Shutdown;
 use kraftd::types::{NodeId, Offset};
@@ -80,14 +84,14 @@ async fn start_voters(n: i32) -> (Vec<Voter>, BTreeMap<NodeId, String>) {
             clock,
             tokio::runtime::Handle::current(),
         );
-        let dispatcher = Dispatcher::controller(
-            endpoint::controller_apis(),
-            RaftEndpoint {
+        let service: std::sync::Arc<dyn Service> = std::sync::Arc::new(RoutedService {
+            context: RaftEndpoint {
                 handle: handle.clone(),
                 cluster_id: CLUSTER.into(),
                 controllers: controllers.clone(),
             },
-        );
+            routes: RouteTable::new(kraftd::raft_io::routes::routes()),
+        });
         let listener = BoundListener::bind(
             &Listener {
                 name: "CONTROLLER".into(),
@@ -96,13 +100,22 @@ async fn start_voters(n: i32) -> (Vec<Voter>, BTreeMap<NodeId, String>) {
                     port: *port,
                 },
             },
-            dispatcher,
+            kraftd::config::SecurityProtocol::Plaintext,
+            service,
         )
         .await
         .unwrap();
         let listener_shutdown = Shutdown::new();
         let metrics = Metrics::new();
-        tokio::spawn(listener.serve(100 << 20, metrics.clone(), listener_shutdown.signal()));
+        tokio::spawn(listener.serve(
+            std::sync::Arc::new(ConnectionQuotas::unlimited()),
+            ConnectionSettings {
+                max_request_bytes: 100 << 20,
+                max_idle: Duration::from_secs(600),
+            },
+            metrics.clone(),
+            listener_shutdown.signal(),
+        ));
         tokio::spawn(kraftd::raft_io::metrics::run(
             handle.clone(),
             metrics.clone(),

@@ -5,6 +5,8 @@
 //! - `SIM_SOAK_SECONDS=<n>`: simulated seconds of the `soak` test (default 120).
 //! - Failing seeds are pinned in `tests/raft_sim/regressions.txt` (`<scenario> <seed>`); they
 //!   always run first.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 mod scenarios;
 mod sim;

@@ -9,6 +9,8 @@
 //!
 //! Three brokers: an RF=1 topic whose partitions are led by different brokers; a producer and
 //! a consumer each bootstrapped from a single broker reach every leader through Metadata.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -18,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigSource, NewTopic, OwnedResourceSpecifier, ResourceSpecifier,
-    TopicReplication,
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
+    OwnedResourceSpecifier, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -755,5 +757,93 @@ fn rdkafka_follows_rf1_partition_leaders_across_three_brokers() {
             .fetch_watermarks(topic, p, CLIENT_TIMEOUT)
             .unwrap_or_else(|e| panic!("watermarks of partition {p}: {e}"));
         assert_eq!(marks, (0, per_partition as i64), "partition {p}");
+    }
+}
+
+/// Sum of `kafka_network_requests_total{request="<api>"}` over `nodes`.
+fn requests_served(nodes: &[ClusterNode], api: &str) -> f64 {
+    nodes
+        .iter()
+        .filter_map(|n| http_get(n.http_addr(), "/metrics").ok())
+        .flat_map(|(_, body)| {
+            body.lines()
+                .filter(|l| {
+                    l.starts_with(&format!(
+                        "kafka_network_requests_total{{request=\"{api}\"}}"
+                    ))
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+#[test]
+fn admin_requests_reach_the_controller_inside_envelopes() {
+    use kafka_protocol::messages::ElectLeadersRequest;
+    let cluster = ProcessCluster::start("", START);
+    let bootstrap = cluster.brokers[0].addr();
+    let admin = admin(&bootstrap);
+    let opts = admin_options();
+    let rt = runtime();
+    let before = requests_served(&cluster.controllers, "Envelope");
+
+    let topic = NewTopic::new("enveloped", 2, TopicReplication::Fixed(1));
+    let created = rt.block_on(admin.create_topics([&topic], &opts)).unwrap();
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+    let grown = rt
+        .block_on(admin.create_partitions([&NewPartitions::new("enveloped", 3)], &opts))
+        .unwrap();
+    assert!(grown.iter().all(|r| r.is_ok()), "{grown:?}");
+    let alter =
+        AlterConfig::new(ResourceSpecifier::Topic("enveloped")).set("retention.ms", "3600000");
+    let altered = rt.block_on(admin.alter_configs([&alter], &opts)).unwrap();
+    assert!(altered.iter().all(|r| r.is_ok()), "{altered:?}");
+    // ElectLeaders (preferred, every partition) through the typed client, as the Java admin
+    // client's electLeaders sends it.
+    let elected = rt.block_on(async {
+        let mut conn = kraftd::network::client::KafkaConnection::connect(
+            &bootstrap,
+            "envelope-test",
+            CLIENT_TIMEOUT,
+        )
+        .await
+        .expect("connect");
+        let request = ElectLeadersRequest::default()
+            .with_election_type(0)
+            .with_timeout_ms(10_000);
+        conn.send(&request, 2, CLIENT_TIMEOUT)
+            .await
+            .expect("ElectLeaders")
+    });
+    assert_eq!(elected.error_code, 0, "{elected:?}");
+    let deleted = rt
+        .block_on(admin.delete_topics(&["enveloped"], &opts))
+        .unwrap();
+    assert!(deleted.iter().all(|r| r.is_ok()), "{deleted:?}");
+
+    // Five admin requests, each one Envelope on the active controller; the controllers never
+    // saw the client APIs themselves.
+    let enveloped = requests_served(&cluster.controllers, "Envelope") - before;
+    assert!(
+        enveloped >= 5.0,
+        "{enveloped} Envelope requests reached the controllers"
+    );
+    for api in [
+        "CreateTopics",
+        "CreatePartitions",
+        "AlterConfigs",
+        "ElectLeaders",
+        "DeleteTopics",
+    ] {
+        assert_eq!(
+            requests_served(&cluster.controllers, api),
+            0.0,
+            "{api} reached a controller bare"
+        );
+        assert!(
+            requests_served(&cluster.brokers, api) >= 1.0,
+            "{api} on the brokers"
+        );
     }
 }

@@ -1,8 +1,11 @@
 //! The server process as users meet it: storage commands, startup checks, the observability
 //! endpoints, a real client's ApiVersions exchange, malformed input and graceful shutdown.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../common/mod.rs"]
 mod common;
+mod hostile_requests;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,13 +1,33 @@
 //! DeleteRecords (API 21): moves a partition's log start offset forward (never beyond the
 //! high watermark; -1 means up to the high watermark) and deletes whole segments below it.
 
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::{first_error, respond};
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::BrokerContext;
+
+/// DeleteRecords v0–v2.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::DeleteRecords, 0, 2, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let r: DeleteRecordsRequest = request::decode_body(&head)?;
+        let resp = handle(ctx, &r);
+        let code = first_error(
+            resp.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        );
+        respond(&head, &resp, code)
+    })
+}
 
 pub fn handle(ctx: &BrokerContext, r: &DeleteRecordsRequest) -> DeleteRecordsResponse {
     let topics = r

@@ -1,13 +1,32 @@
 //! DescribeCluster (API 60) on a broker listener: the brokers of the image with their fenced
 //! state (v2), on the request's listener.
 
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::respond;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::BrokerContext;
 
-pub fn handle(ctx: &BrokerContext, r: &DescribeClusterRequest) -> DescribeClusterResponse {
+/// DescribeCluster v0–v2.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::DescribeCluster, 0, 2, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, session: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let r: DescribeClusterRequest = request::decode_body(&head)?;
+        let resp = handle(ctx, &session.listener, &r);
+        respond(&head, &resp, resp.error_code)
+    })
+}
+
+pub fn handle(
+    ctx: &BrokerContext,
+    listener: &str,
+    r: &DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let image = ctx.cache.image();
     let brokers: Vec<DescribeClusterBroker> = image
         .cluster
@@ -15,7 +34,7 @@ pub fn handle(ctx: &BrokerContext, r: &DescribeClusterRequest) -> DescribeCluste
         .values()
         .filter(|b| r.include_fenced_brokers || !b.fenced)
         .filter_map(|b| {
-            let e = super::endpoint(b, &ctx.listener)?;
+            let e = super::endpoint(b, listener)?;
             Some(
                 DescribeClusterBroker::default()
                     .with_broker_id(BrokerId(b.id))

@@ -2,6 +2,10 @@
 //! (on request) synonyms and documentation, from the metadata image and this broker's static
 //! configuration.
 
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::{first_error, respond};
+use kafka_protocol::messages::ApiKey;
 use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
@@ -70,6 +74,18 @@ fn entry(
 fn wanted(keys: &Option<Vec<StrBytes>>, name: &str) -> bool {
     keys.as_ref()
         .is_none_or(|k| k.is_empty() || k.iter().any(|x| x.as_str() == name))
+}
+
+/// DescribeConfigs v1–v4.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::DescribeConfigs, 1, 4, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let r: DescribeConfigsRequest = request::decode_body(&head)?;
+        let resp = handle(ctx, &ctx.static_values, &r, head.api_version);
+        let code = first_error(resp.results.iter().map(|r| r.error_code));
+        respond(&head, &resp, code)
+    })
 }
 
 pub fn handle(

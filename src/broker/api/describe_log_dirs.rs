@@ -1,7 +1,11 @@
 //! DescribeLogDirs (API 35): each log directory of this broker with its free and total bytes
 //! and the size of every partition in it.
 
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::{first_error, respond};
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
@@ -9,6 +13,18 @@ use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, 
 use kafka_protocol::protocol::StrBytes;
 
 use super::BrokerContext;
+
+/// DescribeLogDirs v1–v4.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::DescribeLogDirs, 1, 4, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let r: DescribeLogDirsRequest = request::decode_body(&head)?;
+        let resp = handle(ctx, &r, head.api_version);
+        let code = first_error(resp.results.iter().map(|d| d.error_code));
+        respond(&head, &resp, code)
+    })
+}
 
 pub fn handle(
     ctx: &BrokerContext,

@@ -1,7 +1,11 @@
 //! DescribeTopicPartitions (API 75, KIP-966): topics and their partitions from the image,
 //! paginated by `response_partition_limit` with a cursor (topic name, partition).
 
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::{first_error, respond};
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
 };
@@ -11,6 +15,18 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::BrokerContext;
+
+/// DescribeTopicPartitions v0–v0.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::DescribeTopicPartitions, 0, 0, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let r: DescribeTopicPartitionsRequest = request::decode_body(&head)?;
+        let resp = handle(ctx, &r);
+        let code = first_error(resp.topics.iter().map(|t| t.error_code));
+        respond(&head, &resp, code)
+    })
+}
 
 pub fn handle(
     ctx: &BrokerContext,

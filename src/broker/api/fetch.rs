@@ -6,7 +6,11 @@
 //! diverging epoch instead of records. Fetch sessions (KIP-227) are declined (session id 0),
 //! so every fetch is a full fetch.
 
-use std::time::{Duration, Instant};
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::respond;
+use kafka_protocol::messages::ApiKey;
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{
@@ -211,9 +215,26 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
     )
 }
 
+/// Fetch v4–v16.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::Fetch, 4, 16, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let r: FetchRequest = request::decode_body(&head)?;
+        let resp = handle(ctx, &r, head.api_version).await;
+        let code = resp
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .find(|c| *c != 0)
+            .unwrap_or(resp.error_code);
+        respond(&head, &resp, code)
+    })
+}
+
 pub async fn handle(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> FetchResponse {
-    let deadline =
-        Instant::now() + Duration::from_millis(r.max_wait_ms.max(0) as u64).min(MAX_WAIT);
+    let deadline = crate::clock::instant_now()
+        + Duration::from_millis(r.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     // Wake on any requested partition's high watermark moving.
     let image = ctx.cache.image();
     let mut watchers: Vec<_> = r
@@ -244,7 +265,7 @@ pub async fn handle(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> Fetc
             .any(|p| p.error_code != 0);
         if bytes >= r.min_bytes.max(0) as usize
             || has_error
-            || Instant::now() >= deadline
+            || crate::clock::instant_now() >= deadline
             || watchers.is_empty()
         {
             return resp;

@@ -1,7 +1,11 @@
 //! ListOffsets (API 2): earliest (-2), latest (-1), max timestamp (-3) and by timestamp, from
 //! partition leaders; the latest offset is the high watermark.
 
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::{first_error, respond};
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -60,6 +64,22 @@ fn max_timestamp(log: &mut crate::log::Log, hwm: i64) -> Option<(i64, i64)> {
         }
     }
     best
+}
+
+/// ListOffsets v1–v7.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::ListOffsets, 1, 7, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let r: ListOffsetsRequest = request::decode_body(&head)?;
+        let resp = handle(ctx, &r, head.api_version);
+        let code = first_error(
+            resp.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        );
+        respond(&head, &resp, code)
+    })
 }
 
 pub fn handle(ctx: &BrokerContext, r: &ListOffsetsRequest, version: i16) -> ListOffsetsResponse {

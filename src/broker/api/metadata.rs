@@ -2,7 +2,11 @@
 //! (as Kafka in KRaft mode reports to clients: a live broker, since clients cannot reach the
 //! controllers), and topics with their partitions' leader, replicas, ISR and offline replicas.
 
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::respond;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -96,7 +100,7 @@ async fn auto_create(ctx: &BrokerContext, names: &[String]) -> Vec<(String, Resp
     let mut out = Vec::new();
     let mut create = Vec::new();
     for n in names {
-        match crate::controller::topic_validation::validate_name(n) {
+        match crate::metadata::topic_name::validate(n) {
             Ok(()) => create.push(n.clone()),
             Err(_) => out.push((n.clone(), ResponseError::InvalidTopicException)),
         }
@@ -143,9 +147,28 @@ async fn auto_create(ctx: &BrokerContext, names: &[String]) -> Vec<(String, Resp
     out
 }
 
+/// Metadata v0–v12.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::Metadata, 0, 12, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, session: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let mut r: MetadataRequest = request::decode_body(&head)?;
+        if head.api_version == 0 && r.topics.as_ref().is_some_and(|t| t.is_empty()) {
+            r.topics = None; // v0: an empty list means every topic
+        }
+        let resp = handle(ctx, &session.listener, &r, head.api_version).await;
+        respond(&head, &resp, 0)
+    })
+}
+
 /// Answers from the current image, auto-creating unknown topics when allowed.
-pub async fn handle(ctx: &BrokerContext, r: &MetadataRequest, version: i16) -> MetadataResponse {
-    let mut resp = answer(ctx, r);
+pub async fn handle(
+    ctx: &BrokerContext,
+    listener: &str,
+    r: &MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
+    let mut resp = answer(ctx, listener, r);
     let allowed = version < 4 || r.allow_auto_topic_creation;
     let unknown: Vec<String> = resp
         .topics
@@ -167,9 +190,9 @@ pub async fn handle(ctx: &BrokerContext, r: &MetadataRequest, version: i16) -> M
     resp
 }
 
-fn answer(ctx: &BrokerContext, r: &MetadataRequest) -> MetadataResponse {
+fn answer(ctx: &BrokerContext, listener: &str, r: &MetadataRequest) -> MetadataResponse {
     let image = ctx.cache.image();
-    let brokers = brokers(&image, &ctx.listener);
+    let brokers = brokers(&image, listener);
     let controller_id = brokers.first().map_or(-1, |b| b.node_id.0);
     let topics = match &r.topics {
         None => image

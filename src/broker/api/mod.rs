@@ -15,12 +15,12 @@ pub mod produce;
 
 use crate::broker::metadata_cache::MetadataCache;
 
-/// What broker API handlers need: the metadata cache and the listener the request came in on
+/// What broker API handlers need: the metadata cache, the partitions, the channel to the
+/// controller. The listener a request came in on is in its [`Session`](crate::network::Session)
 /// (brokers advertise each node's endpoint of that same listener).
 #[derive(Clone)]
 pub struct BrokerContext {
     pub cache: MetadataCache,
-    pub listener: String,
     pub cluster_id: String,
     pub node_id: i32,
     /// The explicitly set server configs (DescribeConfigs' static broker configs).

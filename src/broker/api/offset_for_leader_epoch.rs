@@ -2,13 +2,33 @@
 //! log (the first offset of the next larger epoch, or the log end for the current one), used
 //! by consumers to detect truncation after an unclean leader change.
 
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::{first_error, respond};
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::BrokerContext;
+
+/// OffsetForLeaderEpoch v2–v4.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::OffsetForLeaderEpoch, 2, 4, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let r: OffsetForLeaderEpochRequest = request::decode_body(&head)?;
+        let resp = handle(ctx, &r);
+        let code = first_error(
+            resp.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        );
+        respond(&head, &resp, code)
+    })
+}
 
 pub fn handle(
     ctx: &BrokerContext,

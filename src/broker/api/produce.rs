@@ -1,7 +1,11 @@
 //! Produce (API 0): validated batches appended by partition leaders, per-partition results,
 //! acks 0 / 1 / all (all waits for the high watermark, bounded by the request's timeout).
 
-use std::time::{Duration, Instant};
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::{EncodedResponse, first_error, respond};
+use kafka_protocol::messages::ApiKey;
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -29,6 +33,27 @@ fn error(index: i32, e: ResponseError, message: Option<String>) -> PartitionProd
         .with_log_append_time_ms(-1)
         .with_log_start_offset(-1)
         .with_error_message(message.map(StrBytes::from_string))
+}
+
+/// Produce v3–v12.
+pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::Produce, 3, 12, serve);
+
+fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> Handled<'a> {
+    Box::pin(async move {
+        let r: ProduceRequest = request::decode_body(&head)?;
+        match handle(ctx, &r, head.api_version).await {
+            Some(resp) => {
+                let code = first_error(
+                    resp.responses
+                        .iter()
+                        .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code)),
+                );
+                respond(&head, &resp, code)
+            }
+            // acks=0: the client expects no response.
+            None => Ok(EncodedResponse::none()),
+        }
+    })
 }
 
 /// Handles a Produce request. `None` means no response is sent (acks=0).
@@ -214,7 +239,7 @@ async fn handle_inner(
         return None;
     }
     // acks=all: every appended partition's high watermark must pass its last offset.
-    let deadline = Instant::now() + Duration::from_millis(r.timeout_ms.max(0) as u64);
+    let deadline = crate::clock::instant_now() + Duration::from_millis(r.timeout_ms.max(0) as u64);
     let mut responses = Vec::new();
     for (name, parts) in topics {
         let mut out = Vec::new();
