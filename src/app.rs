@@ -10,11 +10,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::broker::api::BrokerContext;
-use crate::broker::controller_channel::ControllerChannel;
-use crate::broker::lifecycle::{self, BrokerLifecycle};
-use crate::broker::metadata_cache::MetadataCache;
-use crate::broker::producer_id_manager::ProducerIdManager;
-use crate::broker::replica_manager::{ReplicaManager, ReplicaPublisher};
+use crate::broker::control_plane::controller_channel::ControllerChannel;
+use crate::broker::control_plane::lifecycle::{self, BrokerLifecycle};
+use crate::broker::control_plane::metadata_cache::MetadataCache;
+use crate::broker::control_plane::producer_id_manager::ProducerIdManager;
+use crate::broker::data_plane::replica_manager::{ReplicaManager, ReplicaPublisher};
 use crate::broker::service::BrokerService;
 use crate::controller::context::ControllerSettings;
 use crate::controller::quorum_controller::{ControllerHandle, QuorumController};

@@ -1,15 +1,9 @@
-//! The broker role: its metadata cache, its lifecycle with the active controller, the channel
-//! it uses to reach the controller, the partitions it hosts, and its client APIs.
+//! The broker role: its client APIs (`api/`, one file per API, served by `service`), its data
+//! plane (`data_plane/`: partitions, replica manager, logs, produce validation, producer state)
+//! and its control plane (`control_plane/`: metadata cache, lifecycle, controller channel,
+//! forwarding, producer ids).
 
 pub mod api;
-pub mod controller_channel;
-pub mod forwarding;
-pub mod lifecycle;
-pub mod log_manager;
-pub mod metadata_cache;
-pub mod partition;
-pub mod produce_validation;
-pub mod producer_id_manager;
-pub mod producer_state;
-pub mod replica_manager;
+pub mod control_plane;
+pub mod data_plane;
 pub mod service;

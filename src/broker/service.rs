@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::api::{self, BrokerContext};
-use super::forwarding;
+use super::control_plane::forwarding;
 use crate::network::{Handled, Route, RouteTable, Service, Session};
 use crate::protocol::api_versions::{ApiRange, ApiTable};
 use crate::protocol::request::RequestHead;

@@ -21,7 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
 
 use super::BrokerContext;
-use crate::broker::partition::PartitionError;
+use crate::broker::data_plane::partition::PartitionError;
 
 /// Largest wait a client may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(30);

@@ -12,7 +12,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::BrokerContext;
-use crate::broker::partition::PartitionError;
+use crate::broker::data_plane::partition::PartitionError;
 use crate::log::RecordBatch;
 
 const LATEST: i64 = -1;

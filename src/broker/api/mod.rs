@@ -13,7 +13,7 @@ pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 
-use crate::broker::metadata_cache::MetadataCache;
+use crate::broker::control_plane::metadata_cache::MetadataCache;
 
 /// What broker API handlers need: the metadata cache, the partitions, the channel to the
 /// controller. The listener a request came in on is in its [`Session`](crate::network::Session)
@@ -25,14 +25,16 @@ pub struct BrokerContext {
     pub node_id: i32,
     /// The explicitly set server configs (DescribeConfigs' static broker configs).
     pub static_values: std::sync::Arc<std::collections::BTreeMap<String, String>>,
-    pub replicas: std::sync::Arc<crate::broker::replica_manager::ReplicaManager>,
+    pub replicas: std::sync::Arc<crate::broker::data_plane::replica_manager::ReplicaManager>,
     pub clock: crate::clock::Clock,
     pub metrics: crate::observability::metrics::BrokerMetrics,
     /// Where admin requests go (auto-creation of topics asked for by Metadata).
-    pub forward: std::sync::Arc<crate::broker::controller_channel::ControllerChannel>,
+    pub forward:
+        std::sync::Arc<crate::broker::control_plane::controller_channel::ControllerChannel>,
     /// `auto.create.topics.enable` with `num.partitions` and `default.replication.factor`.
     pub auto_create: Option<(i32, i16)>,
-    pub producer_ids: std::sync::Arc<crate::broker::producer_id_manager::ProducerIdManager>,
+    pub producer_ids:
+        std::sync::Arc<crate::broker::control_plane::producer_id_manager::ProducerIdManager>,
 }
 
 /// The endpoint of `broker` on `listener`, if it registered one.

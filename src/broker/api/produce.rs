@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
 
 use super::BrokerContext;
-use crate::broker::partition::PartitionError;
+use crate::broker::data_plane::partition::PartitionError;
 
 /// Largest batch appended on the request's own task.
 const INLINE_APPEND_BYTES: u64 = 64 * 1024;
@@ -22,7 +22,10 @@ const INLINE_APPEND_BYTES: u64 = 64 * 1024;
 /// The outcome of one partition's append, before acks=all waiting.
 struct Pending {
     response: PartitionProduceResponse,
-    wait_for: Option<(std::sync::Arc<crate::broker::partition::Partition>, i64)>,
+    wait_for: Option<(
+        std::sync::Arc<crate::broker::data_plane::partition::Partition>,
+        i64,
+    )>,
 }
 
 fn error(index: i32, e: ResponseError, message: Option<String>) -> PartitionProduceResponse {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{ApiKey, DescribeQuorumResponse, EnvelopeRequest, EnvelopeResponse};
 
-use super::api::BrokerContext;
 use super::controller_channel::ControllerChannel;
+use crate::broker::api::BrokerContext;
 use crate::controller::request::ControllerRequest;
 use crate::network::{Handled, Route, Session};
 use crate::protocol::api_versions::ApiRange;

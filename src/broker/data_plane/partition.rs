@@ -10,8 +10,10 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::broker::produce_validation::{self, TimestampType, ValidationContext, ValidationError};
-use crate::broker::producer_state::{
+use crate::broker::data_plane::produce_validation::{
+    self, TimestampType, ValidationContext, ValidationError,
+};
+use crate::broker::data_plane::producer_state::{
     CheckOutcome, DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateError, ProducerStateManager,
     snapshot,
 };

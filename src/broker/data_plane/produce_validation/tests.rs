@@ -417,7 +417,7 @@ fn malformed_records_inside_a_valid_crc() {
 /// answered with the original offsets and not appended again.
 #[test]
 fn validate_check_append_update_with_a_resend() {
-    use crate::broker::producer_state::{CheckOutcome, ProducerStateManager};
+    use crate::broker::data_plane::producer_state::{CheckOutcome, ProducerStateManager};
     use crate::log::{Log, LogConfig};
     let dir = tempfile::tempdir().unwrap();
     let (mut log, _) = Log::open(dir.path(), LogConfig::default(), 0).unwrap();

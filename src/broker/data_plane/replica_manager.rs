@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::broker::log_manager::LogManager;
-use crate::broker::partition::{Partition, PartitionSettings};
+use crate::broker::data_plane::log_manager::LogManager;
+use crate::broker::data_plane::partition::{Partition, PartitionSettings};
 use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::log::LogConfig;
@@ -69,7 +69,7 @@ impl ReplicaManager {
             .collect()
     }
 
-    pub fn log_dirs(&self) -> Vec<crate::broker::log_manager::LogDirState> {
+    pub fn log_dirs(&self) -> Vec<crate::broker::data_plane::log_manager::LogDirState> {
         self.log_manager.dirs()
     }
 
@@ -211,7 +211,7 @@ impl ReplicaManager {
             }
             Err(e) => {
                 tracing::error!(%topic, partition = index, error = %e, "cannot open the partition log");
-                if let crate::broker::log_manager::LogManagerError::Log(l) = &e
+                if let crate::broker::data_plane::log_manager::LogManagerError::Log(l) = &e
                     && l.is_io()
                 {
                     for d in self.log_manager.dirs() {

@@ -40,7 +40,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::ResponseError;
 use kafka_protocol::records::Compression;
 
-use crate::broker::producer_state::{BatchInfo, NO_TIMESTAMP};
+use crate::broker::data_plane::producer_state::{BatchInfo, NO_TIMESTAMP};
 use crate::log::batch::{HEADER_SIZE, LOG_OVERHEAD};
 use crate::log::{LogError, RecordBatch};
 

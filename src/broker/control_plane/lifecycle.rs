@@ -15,8 +15,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{oneshot, watch};
 
-use crate::broker::controller_channel::ControllerChannel;
-use crate::broker::metadata_cache::MetadataCache;
+use crate::broker::control_plane::controller_channel::ControllerChannel;
+use crate::broker::control_plane::metadata_cache::MetadataCache;
 use crate::config::ServerConfig;
 use crate::config::endpoint::{Listener as ConfigListener, SecurityProtocol};
 use crate::metadata::features_image::METADATA_VERSION;

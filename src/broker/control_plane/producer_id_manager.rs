@@ -8,7 +8,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{AllocateProducerIdsRequest, BrokerId};
 use tokio::sync::{Mutex, watch};
 
-use crate::broker::controller_channel::ControllerChannel;
+use crate::broker::control_plane::controller_channel::ControllerChannel;
 
 pub struct ProducerIdManager {
     broker_id: i32,
