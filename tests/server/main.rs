@@ -5,6 +5,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod envelope;
 mod hostile_requests;
 
 use std::io::{Read, Write};
