@@ -589,6 +589,11 @@ def quorum():
                           f"(rate(kafka_controller_event_queue_wait_seconds_bucket{{{SEL}}}[$__rate_interval])))", "wait p99 {{instance}}"),
                          ("histogram_quantile(0.99, sum by (le, instance) "
                           f"(rate(kafka_controller_event_processing_seconds_bucket{{{SEL}}}[$__rate_interval])))", "processing p99 {{instance}}")]))
+    p.append(panel(l, "timeseries", "Controller event queue depth",
+                   "Requests waiting in each controller's bounded queue (`kafka_controller_event_queue_depth`, "
+                   "capacity 1024; senders wait when it is full). A queue that stays deep explains a long queue wait: "
+                   "runbook KRaftControllerEventQueueSlow.",
+                   "none", [(f"max by (instance) (kafka_controller_event_queue_depth{{{SEL}}})", "{{instance}}")]))
     p.append(panel(l, "heatmap", "Controller event processing (heatmap)",
                    "Time the controller spends on one event (`kafka_controller_event_processing_seconds`).",
                    "s", [(f"sum by (le) (rate(kafka_controller_event_processing_seconds_bucket{{{SEL}}}[$__rate_interval]))", "{{le}}")],

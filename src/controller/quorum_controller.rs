@@ -177,7 +177,13 @@ impl QuorumController {
                         self.check_append(expected, outcome).await;
                     }
                 }
-                _ = tick.tick() => self.on_tick().await,
+                _ = tick.tick() => {
+                    self.metrics
+                        .controller
+                        .event_queue_depth
+                        .set(calls.len() as i64);
+                    self.on_tick().await
+                }
                 _ = shutdown.wait() => break,
             }
         }

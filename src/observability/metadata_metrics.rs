@@ -89,6 +89,7 @@ pub struct ControllerMetrics {
     pub active_controllers: IntGauge,
     pub new_active_controllers: IntCounter,
     pub event_queue_wait: Histogram,
+    pub event_queue_depth: IntGauge,
     pub event_processing: Histogram,
     pub brokers: IntGaugeVec,
     pub broker_heartbeat_timeouts: IntCounter,
@@ -132,6 +133,10 @@ impl ControllerMetrics {
                 "kafka_controller_event_queue_wait_seconds",
                 "Time controller requests wait in the controller's queue (JMX: kafka.controller:type=ControllerEventManager,name=EventQueueTimeMs).",
                 LATENCY_BUCKETS,
+            ),
+            event_queue_depth: b.int_gauge(
+                "kafka_controller_event_queue_depth",
+                "Requests waiting in the controller's bounded queue (1024); senders wait when it is full.",
             ),
             event_processing: b.histogram(
                 "kafka_controller_event_processing_seconds",
