@@ -1,7 +1,7 @@
 //! Helpers shared by the integration test binaries, by concern:
 //! - `process`: the `kraftd` binary and child processes, free loopback ports, polling with
-//!   deadlines and a tiny HTTP client;
-//! - `cluster`: a combined node's configuration and a three-by-three `ProcessCluster`;
+//!   deadlines, a tiny HTTP client and `/metrics` parsing;
+//! - `cluster`: [`Cluster::builder`], the one way tests lay out, format and start nodes;
 //! - `prometheus`: a Prometheus server, promtool and the test-only rendering of alert rules;
 //! - `clients`: the venv's Python clients and kcat.
 // Each test binary uses only part of these helpers (and of the re-exports below).

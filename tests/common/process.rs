@@ -1,5 +1,6 @@
 //! Processes and loopback plumbing: the `kraftd` binary, free ports, polling with deadlines, a
-//! tiny HTTP client, and `kraftd` child processes that are killed on drop.
+//! tiny HTTP client, reading a `/metrics` exposition, and `kraftd` child processes that are
+//! killed on drop.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -47,16 +48,24 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_or(timeout, || format!("waiting for {what}"), f)
+}
+
+/// Like [`wait_for`], with the panic message built only on timeout (e.g. to include logs).
+pub fn wait_for_or<T>(
+    timeout: Duration,
+    describe: impl FnOnce() -> String,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} {}", describe());
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -90,6 +99,50 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// The values of the series named `name` whose labels include every pair in `labels`, in the
+/// order of the text exposition `body` (`[]` matches every series of that name).
+pub fn metric_values(body: &str, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+    body.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let (series_labels, value) = match rest.strip_prefix('{') {
+                Some(inner) => split_labels(inner)?,
+                None => (Vec::new(), rest.strip_prefix(' ')?),
+            };
+            let matches = labels
+                .iter()
+                .all(|(k, v)| series_labels.iter().any(|(sk, sv)| sk == k && sv == v));
+            matches.then(|| value.split_whitespace().next()?.parse().ok())?
+        })
+        .collect()
+}
+
+/// Splits `k="v",k2="v2"} rest` into its label pairs (values unescaped) and `rest`.
+fn split_labels(mut s: &str) -> Option<(Vec<(String, String)>, &str)> {
+    let mut pairs = Vec::new();
+    loop {
+        s = s.trim_start_matches(',');
+        if let Some(rest) = s.strip_prefix('}') {
+            return Some((pairs, rest));
+        }
+        let (key, rest) = s.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    c => value.push(c),
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        pairs.push((key.trim().to_string(), value));
+        s = &rest[end + 1..];
+    }
 }
 
 /// Loopback ports of one node.
