@@ -14,45 +14,9 @@ use common::*;
 
 const START: Duration = Duration::from_secs(30);
 
-fn start(extra: &str) -> (tempfile::TempDir, Kraftd, NodePorts) {
-    let dir = tempfile::tempdir().unwrap();
-    let ports = NodePorts::allocate();
-    let text = format!("{}{extra}", combined_config(dir.path(), 1, ports));
-    let config = write_config(dir.path(), &text);
-    let node = launch(dir.path(), &config, ports, true);
-    (dir, node, ports)
-}
-
-/// Starts (and on `format`, first formats) the node of `config`, waiting until it is ready.
-fn launch(
-    dir: &std::path::Path,
-    config: &std::path::Path,
-    ports: NodePorts,
-    format: bool,
-) -> Kraftd {
-    if format {
-        let (_, id, _) = run_kraftd(&["storage", "random-uuid"]);
-        let (status, out, err) = run_kraftd(&[
-            "storage",
-            "format",
-            "-t",
-            id.trim(),
-            "-c",
-            config.to_str().unwrap(),
-        ]);
-        assert!(status.success(), "{out}{err}");
-    }
-    let n = std::fs::read_dir(dir).unwrap().count();
-    let mut node = Kraftd::spawn(
-        &["server", "-c", config.to_str().unwrap()],
-        dir.join(format!("kraftd-{n}.log")),
-        &[],
-    );
-    node.wait_healthy(ports.http_addr(), START);
-    wait_for(START, "the broker ready", || {
-        matches!(http_get(ports.http_addr(), "/readyz"), Ok((200, _))).then_some(())
-    });
-    node
+/// A formatted combined node with `extra` configuration, started and ready.
+fn start(extra: &str) -> Cluster {
+    Cluster::builder().combined(1).extra(extra).start(START)
 }
 
 /// kcat with optional input, killed if it runs past a minute.
@@ -62,8 +26,9 @@ fn kcat(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
 
 #[test]
 fn kcat_round_trips_every_codec_and_acks_level_byte_exact() {
-    let (_dir, node, ports) = start("");
-    let b = ports.broker_addr().to_string();
+    let c = start("");
+    let node = c.node(1);
+    let b = c.bootstrap();
     let mut expected = Vec::new();
     let cases = [
         ("none", "1"),
@@ -138,15 +103,15 @@ fn kcat_round_trips_every_codec_and_acks_level_byte_exact() {
         out.contains("offset -1"),
         "a time after everything has no offset: {out}{err}"
     );
-    let (_, body) = http_get(ports.http_addr(), "/metrics").unwrap();
+    let body = node.metrics().unwrap();
     assert!(body.contains("kafka_server_topic_messages_in_total{topic=\"codecs\"}"));
     promtool_check_metrics(&body).unwrap();
 }
 
 #[test]
 fn auto_creation_follows_the_broker_setting() {
-    let (_dir, _node, ports) = start("auto.create.topics.enable=false\n");
-    let b = ports.broker_addr().to_string();
+    let c = start("auto.create.topics.enable=false\n");
+    let b = c.bootstrap();
     let (ok, _, err) = kcat(
         &[
             "-b",
@@ -167,8 +132,9 @@ fn auto_creation_follows_the_broker_setting() {
 #[test]
 fn python_clients_round_trip_every_codec_and_acks_level() {
     let Some(python) = python() else { return };
-    let (_dir, node, ports) = start("");
-    let b = ports.broker_addr().to_string();
+    let c = start("");
+    let node = c.node(1);
+    let b = c.bootstrap();
     let (ok, out, err) = run_python(
         &python,
         "roundtrip.py",
@@ -184,8 +150,9 @@ fn python_clients_round_trip_every_codec_and_acks_level() {
 #[test]
 fn python_admin_oversize_and_timestamp_lookups() {
     let Some(python) = python() else { return };
-    let (_dir, node, ports) = start("");
-    let b = ports.broker_addr().to_string();
+    let c = start("");
+    let node = c.node(1);
+    let b = c.bootstrap();
     for (cmd, topic) in [("admin", "adm"), ("oversize", "big"), ("times", "ts")] {
         let (ok, out, err) = run_python(
             &python,
@@ -201,12 +168,8 @@ fn python_admin_oversize_and_timestamp_lookups() {
 }
 
 /// Messages the broker has accepted so far (from its metrics).
-fn messages_in(ports: NodePorts, topic: &str) -> u64 {
-    let (_, body) = http_get(ports.http_addr(), "/metrics").unwrap_or_default();
-    let prefix = format!("kafka_server_topic_messages_in_total{{topic=\"{topic}\"}} ");
-    body.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse::<f64>().ok())
+fn messages_in(node: &Node, topic: &str) -> u64 {
+    node.metric("kafka_server_topic_messages_in_total", &[("topic", topic)])
         .map_or(0, |v| v as u64)
 }
 
@@ -214,16 +177,10 @@ fn messages_in(ports: NodePorts, topic: &str) -> u64 {
 /// acknowledged record is present exactly once and in order.
 fn idempotent_producer_survives_a_restart(signal: i32) {
     let Some(python) = python() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let ports = NodePorts::allocate();
-    let text = format!(
-        "{}kraftd.log.flush.before.ack=true\n",
-        combined_config(dir.path(), 1, ports)
-    );
-    let config = write_config(dir.path(), &text);
-    let mut node = launch(dir.path(), &config, ports, true);
-    let b = ports.broker_addr().to_string();
-    let stop = dir.path().join("stop");
+    let mut c = start("kraftd.log.flush.before.ack=true\n");
+    let b = c.bootstrap();
+    let stop = c.root().join("stop");
+    let node = c.node_mut(1);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/suite.py");
     // KRAFTD_CLIENT_MESSAGES=N: exactly N records of 1 KiB, the broker restarted half way
     // (the million-message run of docs/performance.md); by default a few seconds' worth.
@@ -264,14 +221,14 @@ fn idempotent_producer_survives_a_restart(signal: i32) {
     }
     let mut producer = KillOnDrop(Some(producer));
     wait_for(Duration::from_secs(3600), "the producer under way", || {
-        (messages_in(ports, "idem") >= first_half).then_some(())
+        (messages_in(node, "idem") >= first_half).then_some(())
     });
-    node.signal(signal);
-    node.wait_exit(Duration::from_secs(30));
-    let mut node = launch(dir.path(), &config, ports, false);
+    node.stop(signal, Duration::from_secs(30));
+    node.start(START);
+    node.wait_ready(START);
     if total == 0 {
         wait_for(START, "the producer writing again", || {
-            (messages_in(ports, "idem") >= 2000).then_some(())
+            (messages_in(node, "idem") >= 2000).then_some(())
         });
         std::fs::write(&stop, b"").unwrap();
     }
@@ -307,8 +264,7 @@ fn idempotent_producer_survives_a_restart(signal: i32) {
         vout.trim(),
         started.elapsed()
     );
-    node.signal(libc::SIGTERM);
-    node.wait_exit(Duration::from_secs(30));
+    node.stop(libc::SIGTERM, Duration::from_secs(30));
 }
 
 #[test]
@@ -325,8 +281,8 @@ fn idempotent_producer_loses_and_duplicates_nothing_across_a_sigkill_restart() {
 /// the log start and end-to-end report what the broker really stored and served.
 #[test]
 fn perf_load_generator_produces_consumes_and_times_end_to_end() {
-    let (_dir, _node, ports) = start("");
-    let b = ports.broker_addr().to_string();
+    let c = start("");
+    let b = c.bootstrap();
     let perf = |args: &[&str]| {
         let mut all = vec!["perf"];
         all.extend_from_slice(args);
@@ -353,7 +309,7 @@ fn perf_load_generator_produces_consumes_and_times_end_to_end() {
     );
     assert!(out.contains("ack latency ms: p50 "), "{out}");
     assert!(out.contains("(20000 samples)"), "{out}");
-    assert_eq!(messages_in(ports, "load"), 20000);
+    assert_eq!(messages_in(c.node(1), "load"), 20000);
     let (_, described, _) = run_kraftd(&["topics", "--bootstrap-server", &b, "--describe"]);
     assert!(described.contains("PartitionCount: 3"), "{described}");
 
@@ -401,8 +357,8 @@ fn follower_fetch_with_a_diverging_epoch_is_told_where_to_truncate() {
     use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
-    let (_dir, _node, ports) = start("");
-    let b = ports.broker_addr().to_string();
+    let c = start("");
+    let b = c.bootstrap();
     let (status, out, err) = run_kraftd(&[
         "perf",
         "produce",

@@ -11,8 +11,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -25,154 +23,19 @@ const START: Duration = Duration::from_secs(30);
 /// `broker.session.timeout.ms` in these tests.
 const SESSION_TIMEOUT_MS: u64 = 3000;
 
-struct Node {
-    id: i32,
-    /// The controller or broker listener port.
-    port: u16,
-    http: u16,
-    config: PathBuf,
-    dir: PathBuf,
-    process: Option<Kraftd>,
-    starts: u32,
-    envs: Vec<(String, String)>,
-}
-
-impl Node {
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+/// Three controllers (ids 1-3) and three brokers (4-6) with `extra` configuration, the
+/// brokers' processes with `broker_env`; every broker ready.
+fn cluster(extra: &str, broker_env: &[(&str, &str)]) -> Cluster {
+    let mut b = Cluster::builder()
+        .controllers(3)
+        .brokers(3)
+        .session_timeout_ms(SESSION_TIMEOUT_MS)
+        .extra("kraftd.shutdown.timeout.ms=15000\n")
+        .extra(extra);
+    for (k, v) in broker_env {
+        b = b.broker_env(k, v);
     }
-
-    fn http_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.http))
-    }
-
-    fn start(&mut self) {
-        self.starts += 1;
-        let log = self.dir.join(format!("kraftd-{}.log", self.starts));
-        let envs: Vec<(&str, &str)> = self
-            .envs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let mut p = Kraftd::spawn(&["server", "-c", self.config.to_str().unwrap()], log, &envs);
-        p.wait_healthy(self.http_addr(), START);
-        self.process = Some(p);
-    }
-
-    fn stop(&mut self, signal: i32) -> Kraftd {
-        let mut p = self.process.take().expect("running");
-        p.signal(signal);
-        let status = p.wait_exit(Duration::from_secs(30));
-        if signal == libc::SIGTERM {
-            assert!(
-                status.success(),
-                "node {} exit {status:?}:\n{}",
-                self.id,
-                p.log_text()
-            );
-        }
-        p
-    }
-
-    fn log_text(&self) -> String {
-        (1..=self.starts)
-            .map(|i| {
-                std::fs::read_to_string(self.dir.join(format!("kraftd-{i}.log")))
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    fn ready(&self) -> bool {
-        matches!(http_get(self.http_addr(), "/readyz"), Ok((200, _)))
-    }
-
-    /// A metric's value on this node (first matching series).
-    fn metric(&self, name: &str) -> Option<f64> {
-        let (_, body) = http_get(self.http_addr(), "/metrics").ok()?;
-        body.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    }
-}
-
-struct Cluster {
-    controllers: Vec<Node>,
-    brokers: Vec<Node>,
-    _root: tempfile::TempDir,
-}
-
-fn cluster(extra: &str, broker_envs: &[(&str, &str)]) -> Cluster {
-    let root = tempfile::tempdir().unwrap();
-    let c_ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let voters: Vec<String> = c_ports
-        .iter()
-        .enumerate()
-        .map(|(i, (c, _))| format!("{}@127.0.0.1:{c}", i + 1))
-        .collect();
-    let voters = voters.join(",");
-    let (_, cluster_id, _) = run_kraftd(&["storage", "random-uuid"]);
-    let cluster_id = cluster_id.trim().to_string();
-    let make = |id: i32, roles: &str, port: u16, http: u16, envs: &[(&str, &str)]| {
-        let dir = root.path().join(format!("n{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let listener = if roles == "controller" {
-            "CONTROLLER"
-        } else {
-            "PLAINTEXT"
-        };
-        let text = format!(
-            "process.roles={roles}\nnode.id={id}\ncontroller.quorum.voters={voters}\nlisteners={listener}://127.0.0.1:{port}\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\nkraftd.http.listener=127.0.0.1:{http}\nkraftd.shutdown.timeout.ms=15000\nbroker.session.timeout.ms={SESSION_TIMEOUT_MS}\nbroker.heartbeat.interval.ms=500\n{extra}",
-            dir.join("data").display()
-        );
-        let config = write_config(&dir, &text);
-        let (status, out, err) = run_kraftd(&[
-            "storage",
-            "format",
-            "-t",
-            &cluster_id,
-            "-c",
-            config.to_str().unwrap(),
-        ]);
-        assert!(status.success(), "{out}{err}");
-        Node {
-            id,
-            port,
-            http,
-            config,
-            dir,
-            process: None,
-            starts: 0,
-            envs: envs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    };
-    let mut controllers: Vec<Node> = c_ports
-        .iter()
-        .enumerate()
-        .map(|(i, (c, h))| make(i as i32 + 1, "controller", *c, *h, &[]))
-        .collect();
-    let mut brokers: Vec<Node> = (0..3)
-        .map(|i| make(i + 4, "broker", free_port(), free_port(), broker_envs))
-        .collect();
-    for n in controllers.iter_mut().chain(brokers.iter_mut()) {
-        n.start();
-    }
-    let c = Cluster {
-        controllers,
-        brokers,
-        _root: root,
-    };
-    wait_for(
-        START,
-        "every broker ready (registered and unfenced)",
-        || c.brokers.iter().all(Node::ready).then_some(()),
-    );
-    c
+    b.start(START)
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -266,7 +129,7 @@ fn agreed_layout(
 fn active_controller(c: &Cluster) -> usize {
     wait_for(START, "an active controller", || {
         c.controllers.iter().position(|n| {
-            n.process.is_some() && n.metric("kafka_controller_active_controllers") == Some(1.0)
+            n.is_started() && n.metric("kafka_controller_active_controllers", &[]) == Some(1.0)
         })
     })
 }
@@ -276,8 +139,8 @@ fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_d
     let mut c = cluster("", &[]);
     let b0 = c.brokers[0].addr();
     // Every node's exposition passes promtool's lint, role metrics included.
-    for n in c.controllers.iter().chain(c.brokers.iter()) {
-        let (_, body) = http_get(n.http_addr(), "/metrics").unwrap();
+    for n in c.nodes() {
+        let body = n.metrics().unwrap();
         promtool_check_metrics(&body).unwrap_or_else(|e| panic!("node {}: {e}", n.id));
         let want: &[&str] = if n.id <= 3 {
             &[
@@ -375,7 +238,7 @@ fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_d
         .unwrap();
     let victim = c.brokers[victim_idx].id;
     let killed_at = Instant::now();
-    c.brokers[victim_idx].stop(libc::SIGKILL);
+    c.brokers[victim_idx].kill();
     let survivors: Vec<&Node> = c.brokers.iter().filter(|b| b.id != victim).collect();
     let after = agreed_layout(
         &survivors,
@@ -398,13 +261,13 @@ fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_d
     let active = active_controller(&c);
     assert!(
         c.controllers[active]
-            .metric("kafka_controller_broker_heartbeat_timeouts_total")
+            .metric("kafka_controller_broker_heartbeat_timeouts_total", &[])
             .unwrap_or(0.0)
             >= 1.0
     );
 
     // The broker comes back and is unfenced again.
-    c.brokers[victim_idx].start();
+    c.brokers[victim_idx].start(START);
     wait_for(START, "the restarted broker ready", || {
         c.brokers[victim_idx].ready().then_some(())
     });
@@ -417,9 +280,9 @@ fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_d
     let idx = leading[0];
     let leaving = c.brokers[idx].id;
     let stopped = Instant::now();
-    let p = c.brokers[idx].stop(libc::SIGTERM);
+    c.brokers[idx].terminate(Duration::from_secs(30));
     let shutdown_took = stopped.elapsed();
-    let log = p.log_text();
+    let log = c.brokers[idx].log_text();
     assert!(
         log.contains("controlled shutdown completed=true"),
         "controlled shutdown in the log:\n{log}"
@@ -431,7 +294,7 @@ fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_d
         "leaderships moved before exit: {moved:?}"
     );
     println!("SIGTERM of broker {leaving}: controlled shutdown and exit in {shutdown_took:?}");
-    c.brokers[idx].start();
+    c.brokers[idx].start(START);
     wait_for(START, "broker ready again", || {
         c.brokers[idx].ready().then_some(())
     });
@@ -440,16 +303,16 @@ fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_d
     // new writes work.
     let active = active_controller(&c);
     let old = c.controllers[active].id;
-    c.controllers[active].stop(libc::SIGKILL);
+    c.controllers[active].kill();
     let next = active_controller(&c);
     assert_ne!(c.controllers[next].id, old);
     create_topic(&c.brokers[0].addr(), "payments", 3, 3);
     let all: Vec<&Node> = c.brokers.iter().collect();
     agreed_layout(&all, "payments", START, |l| l.len() == 3);
     assert_eq!(layout(&c.brokers[1].addr(), "orders").unwrap().len(), 6);
-    c.controllers[active].start();
+    c.controllers[active].start(START);
     wait_for(START, "the restarted controller caught up", || {
-        let lag = c.controllers[active].metric("kafka_controller_metadata_lag")?;
+        let lag = c.controllers[active].metric("kafka_controller_metadata_lag", &[])?;
         (lag <= 2.0).then_some(())
     });
 }
@@ -469,7 +332,7 @@ fn a_restarted_controller_loads_its_snapshot_and_snapshot_offset_lag_drops_after
     let node = &c.controllers[0];
     let mut peak = 0.0f64;
     wait_for(START, "snapshot offset lag to grow and then drop", || {
-        let lag = node.metric("kafka_controller_metadata_snapshot_offset_lag")?;
+        let lag = node.metric("kafka_controller_metadata_snapshot_offset_lag", &[])?;
         if lag > peak {
             peak = lag;
         }
@@ -479,28 +342,30 @@ fn a_restarted_controller_loads_its_snapshot_and_snapshot_offset_lag_drops_after
         c.controllers
             .iter()
             .all(|n| {
-                n.metric("kafka_metadata_snapshots_generated_total")
+                n.metric("kafka_metadata_snapshots_generated_total", &[])
                     .unwrap_or(0.0)
                     >= 1.0
             })
             .then_some(())
     });
     let idx = 2;
-    c.controllers[idx].stop(libc::SIGTERM);
-    c.controllers[idx].start();
+    c.controllers[idx].restart(Duration::from_secs(30));
     let n = &c.controllers[idx];
     wait_for(START, "the restarted controller loaded a snapshot", || {
-        (n.metric("kafka_metadata_snapshots_loaded_total")? >= 1.0).then_some(())
+        (n.metric("kafka_metadata_snapshots_loaded_total", &[])? >= 1.0).then_some(())
     });
     assert!(
-        n.log_text()
+        n.logs()
             .contains("loading the metadata image from a snapshot")
     );
     wait_for(START, "and caught up", || {
-        (n.metric("kafka_controller_metadata_lag")? <= 2.0).then_some(())
+        (n.metric("kafka_controller_metadata_lag", &[])? <= 2.0).then_some(())
     });
-    assert_eq!(n.metric("kafka_metadata_load_errors_total"), Some(0.0));
-    assert_eq!(n.metric("kafka_metadata_apply_errors_total"), Some(0.0));
+    assert_eq!(n.metric("kafka_metadata_load_errors_total", &[]), Some(0.0));
+    assert_eq!(
+        n.metric("kafka_metadata_apply_errors_total", &[]),
+        Some(0.0)
+    );
     assert_eq!(layout(&b0, "t4").map(|l| l.len()), Some(2));
 }
 
@@ -514,13 +379,13 @@ fn broker_metadata_lag_grows_while_a_broker_stops_applying_and_returns_to_zero()
         &[(kraftd::metadata_io::listener::PAUSE_FILE_ENV, &pause_s)],
     );
     let b = &c.brokers[0];
-    assert!(b.metric("kafka_broker_metadata_lag").unwrap() <= 2.0);
+    assert!(b.metric("kafka_broker_metadata_lag", &[]).unwrap() <= 2.0);
     std::fs::write(&pause, b"").unwrap();
     wait_for(START, "broker metadata lag to grow", || {
-        (b.metric("kafka_broker_metadata_lag")? >= 20.0).then_some(())
+        (b.metric("kafka_broker_metadata_lag", &[])? >= 20.0).then_some(())
     });
     let lag_seconds = b
-        .metric("kafka_metadata_last_applied_record_lag_seconds")
+        .metric("kafka_metadata_last_applied_record_lag_seconds", &[])
         .unwrap();
     assert!(
         lag_seconds > 0.5,
@@ -528,12 +393,11 @@ fn broker_metadata_lag_grows_while_a_broker_stops_applying_and_returns_to_zero()
     );
     std::fs::remove_file(&pause).unwrap();
     wait_for(START, "broker metadata lag back to ~0", || {
-        (b.metric("kafka_broker_metadata_lag")? <= 2.0).then_some(())
+        (b.metric("kafka_broker_metadata_lag", &[])? <= 2.0).then_some(())
     });
     wait_for(START, "record lag seconds back to ~0", || {
-        (b.metric("kafka_metadata_last_applied_record_lag_seconds")? < 1.5).then_some(())
+        (b.metric("kafka_metadata_last_applied_record_lag_seconds", &[])? < 1.5).then_some(())
     });
-    let _ = Path::new("");
 }
 
 #[test]

@@ -18,7 +18,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -29,54 +29,6 @@ const ALERT: Duration = Duration::from_secs(60);
 const SESSION_TIMEOUT_MS: u64 = 3000;
 /// KRaftMetadataApplyLag's threshold (30 s, not rendered) plus its rendered `for:` and slack.
 const APPLY_LAG_ALERT: Duration = Duration::from_secs(90);
-
-struct Node {
-    id: i32,
-    controller: bool,
-    process: Option<Kraftd>,
-    ports: NodePorts,
-    config: PathBuf,
-    dir: PathBuf,
-    starts: u32,
-}
-
-impl Node {
-    fn start(&mut self) {
-        self.starts += 1;
-        let log = self.dir.join(format!("kraftd-{}.log", self.starts));
-        let mut p = Kraftd::spawn(&["server", "-c", self.config.to_str().unwrap()], log, &[]);
-        p.wait_healthy(self.ports.http_addr(), START);
-        self.process = Some(p);
-    }
-
-    fn kill(&mut self) {
-        let mut p = self.process.take().expect("running");
-        p.signal(libc::SIGKILL);
-        p.wait_exit(Duration::from_secs(10));
-    }
-
-    /// The Kafka listener: CONTROLLER on a controller, PLAINTEXT on a broker.
-    fn kafka_addr(&self) -> SocketAddr {
-        if self.controller {
-            self.ports.controller_addr()
-        } else {
-            self.ports.broker_addr()
-        }
-    }
-
-    fn ready(&self) -> bool {
-        matches!(http_get(self.ports.http_addr(), "/readyz"), Ok((200, _)))
-    }
-
-    /// A metric's value on this node (first series of that name).
-    fn metric(&self, name: &str) -> Option<f64> {
-        let (_, body) = http_get(self.ports.http_addr(), "/metrics").ok()?;
-        body.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    }
-}
 
 /// Sends SIGCONT to a stopped process when dropped, so that a failing assertion never leaves
 /// a stopped process behind (it is then killed by its own drop).
@@ -91,78 +43,12 @@ impl Drop for ContinueOnDrop {
 
 /// Three controllers (node ids 1-3) and three brokers (4-6) sharing one cluster id, started
 /// and with every broker ready (registered and unfenced).
-fn cluster(root: &Path) -> Vec<Node> {
-    let ports: Vec<NodePorts> = (0..6).map(|_| NodePorts::allocate()).collect();
-    let voters: Vec<String> = ports[..3]
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{}", i + 1, p.controller))
-        .collect();
-    let voters = voters.join(",");
-    let (_, id, _) = run_kraftd(&["storage", "random-uuid"]);
-    let mut nodes = Vec::new();
-    for (i, p) in ports.iter().enumerate() {
-        let node_id = i as i32 + 1;
-        let controller = i < 3;
-        let dir = root.join(format!("node{node_id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (roles, listener) = if controller {
-            (
-                "controller",
-                format!("CONTROLLER://127.0.0.1:{}", p.controller),
-            )
-        } else {
-            ("broker", format!("PLAINTEXT://127.0.0.1:{}", p.broker))
-        };
-        let text = format!(
-            "process.roles={roles}\n\
-             node.id={node_id}\n\
-             controller.quorum.voters={voters}\n\
-             listeners={listener}\n\
-             controller.listener.names=CONTROLLER\n\
-             log.dirs={logs}\n\
-             kraftd.http.listener=127.0.0.1:{h}\n\
-             kraftd.shutdown.timeout.ms=5000\n\
-             broker.session.timeout.ms={SESSION_TIMEOUT_MS}\n\
-             broker.heartbeat.interval.ms=500\n",
-            logs = dir.join("data").display(),
-            h = p.http,
-        );
-        let config = write_config(&dir, &text);
-        let (status, out, err) = run_kraftd(&[
-            "storage",
-            "format",
-            "-t",
-            id.trim(),
-            "-c",
-            config.to_str().unwrap(),
-        ]);
-        assert!(status.success(), "{out}{err}");
-        nodes.push(Node {
-            id: node_id,
-            controller,
-            process: None,
-            ports: *p,
-            config,
-            dir,
-            starts: 0,
-        });
-    }
-    for n in &mut nodes {
-        n.start();
-    }
-    wait_for(
-        START,
-        "every broker ready (registered and unfenced)",
-        || {
-            nodes
-                .iter()
-                .filter(|n| !n.controller)
-                .all(Node::ready)
-                .then_some(())
-        },
-    );
-    nodes
+fn cluster() -> Cluster {
+    Cluster::builder()
+        .controllers(3)
+        .brokers(3)
+        .session_timeout_ms(SESSION_TIMEOUT_MS)
+        .start(START)
 }
 
 fn api_versions(addr: SocketAddr) {
@@ -365,21 +251,20 @@ fn has(firing: &[String], alert: &str) -> bool {
 #[test]
 fn live_cluster_metrics_dashboards_and_alerts() {
     let started = Instant::now();
-    let root = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(root.path());
+    let mut c = cluster();
     eprintln!(
         "cluster of 3 controllers + 3 brokers ready after {:?}",
         started.elapsed()
     );
 
-    for n in &nodes {
-        let (status, body) = http_get(n.ports.http_addr(), "/metrics").unwrap();
+    for n in c.nodes() {
+        let (status, body) = http_get(n.http_addr(), "/metrics").unwrap();
         assert_eq!(status, 200);
         promtool_check_metrics(&body)
             .unwrap_or_else(|e| panic!("promtool check metrics on node {}: {e}", n.id));
     }
 
-    let rules_dir = root.path().join("rules");
+    let rules_dir = c.root().join("rules");
     std::fs::create_dir_all(&rules_dir).unwrap();
     let alerts = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts");
     let mut rule_files = Vec::new();
@@ -389,9 +274,9 @@ fn live_cluster_metrics_dashboards_and_alerts() {
             rule_files.push(render_rules_for_tests(&p, &rules_dir));
         }
     }
-    let prom_dir = root.path().join("prometheus");
+    let prom_dir = c.root().join("prometheus");
     std::fs::create_dir_all(&prom_dir).unwrap();
-    let targets: Vec<_> = nodes.iter().map(|n| n.ports.http_addr()).collect();
+    let targets: Vec<_> = c.nodes().map(Node::http_addr).collect();
     let prom = Prometheus::start(&prom_dir, &targets, &rule_files);
 
     wait_for(START, "all targets up", || {
@@ -400,7 +285,7 @@ fn live_cluster_metrics_dashboards_and_alerts() {
     });
     // Records in two topics on broker 6 (produced with acks=1 and read back), so that the
     // traffic, topic and latency panels have data.
-    produce_and_consume(nodes[5].ports.broker_addr());
+    produce_and_consume(c.node(6).broker_addr());
     eprintln!(
         "{} records in each of {} topics produced and read back after {:?}",
         RECORDS,
@@ -409,7 +294,7 @@ fn live_cluster_metrics_dashboards_and_alerts() {
     );
     // Traffic so that request panels have data; then let rates see two scrapes.
     for _ in 0..3 {
-        for n in &nodes {
+        for n in c.nodes() {
             api_versions(n.kafka_addr());
         }
         std::thread::sleep(Duration::from_millis(1100));
@@ -514,11 +399,12 @@ fn live_cluster_metrics_dashboards_and_alerts() {
 
     // kill -9 of a standby controller (a voter) fires KafkaTargetDown and KRaftQuorumAtRisk
     // (not KRaftQuorumLost, not KRaftNoActiveController); a restart resolves both.
-    let standby = nodes[..3]
+    let standby = c
+        .controllers
         .iter()
-        .position(|n| n.metric("kafka_controller_active_controllers") == Some(0.0))
+        .position(|n| n.metric("kafka_controller_active_controllers", &[]) == Some(0.0))
         .expect("a standby controller");
-    nodes[standby].kill();
+    c.controllers[standby].kill();
     let firing = wait_for(
         ALERT,
         "KafkaTargetDown and KRaftQuorumAtRisk to fire",
@@ -530,7 +416,7 @@ fn live_cluster_metrics_dashboards_and_alerts() {
     for quiet in ["KRaftQuorumLost", "KRaftNoActiveController"] {
         assert!(!has(&firing, quiet), "{firing:?}");
     }
-    nodes[standby].start();
+    c.controllers[standby].start(START);
     wait_for(ALERT * 3, "the controller alerts to resolve", || {
         (prom.firing_alerts() == vec!["Watchdog".to_string()]).then_some(())
     });
@@ -539,7 +425,7 @@ fn live_cluster_metrics_dashboards_and_alerts() {
     // kill -9 of a broker: the active controller fences it after the session timeout and
     // KRaftFencedBrokers fires after its (rendered) `for:`; the session timeout is counted.
     // Restarting the broker resolves KRaftFencedBrokers and KafkaTargetDown.
-    nodes[3].kill();
+    c.node_mut(4).kill();
     let firing = wait_for(ALERT, "KRaftFencedBrokers to fire", || {
         let firing = prom.firing_alerts();
         has(&firing, "KRaftFencedBrokers").then_some(firing)
@@ -554,9 +440,9 @@ fn live_cluster_metrics_dashboards_and_alerts() {
     wait_for(ALERT, "KRaftBrokerHeartbeatTimeouts to fire", || {
         has(&prom.firing_alerts(), "KRaftBrokerHeartbeatTimeouts").then_some(())
     });
-    nodes[3].start();
+    c.node_mut(4).start(START);
     wait_for(START, "the restarted broker to be ready", || {
-        nodes[3].ready().then_some(())
+        c.node(4).ready().then_some(())
     });
     wait_for(
         ALERT,
@@ -574,20 +460,20 @@ fn live_cluster_metrics_dashboards_and_alerts() {
     // Only the quorum leader sees a stopped observer: if the machine is so loaded that the
     // leadership moves during the pause, the new leader never heard of it (KRaftFencedBrokers
     // covers that case in production), so the pause is repeated under the new leader.
-    let paused = &nodes[4];
-    let pid = paused.process.as_ref().unwrap().pid();
+    let paused = c.node(5);
+    let pid = paused.pid();
     let node_id = paused.id.to_string();
     let quorum_epoch = || {
-        nodes[..3]
+        c.controllers
             .iter()
-            .filter_map(|n| n.metric("kafka_raft_epoch"))
+            .filter_map(|n| n.metric("kafka_raft_epoch", &[]))
             .fold(0.0, f64::max)
     };
     let mut attempts = 0;
     let (labels, guard) = loop {
         attempts += 1;
         let epoch = quorum_epoch();
-        paused.process.as_ref().unwrap().signal(libc::SIGSTOP);
+        paused.signal(libc::SIGSTOP);
         let guard = ContinueOnDrop(pid);
         let outcome = wait_for(APPLY_LAG_ALERT, "KRaftMetadataApplyLag to fire", || {
             let labels = firing_labels(&prom, "KRaftMetadataApplyLag");
@@ -605,7 +491,7 @@ fn live_cluster_metrics_dashboards_and_alerts() {
                 eprintln!("the quorum leader changed during the pause; pausing again");
                 drop(guard); // SIGCONT
                 wait_for(START, "the paused broker to catch up again", || {
-                    (paused.metric("kafka_broker_metadata_lag") == Some(0.0)).then_some(())
+                    (paused.metric("kafka_broker_metadata_lag", &[]) == Some(0.0)).then_some(())
                 });
             }
             None => panic!("the quorum leader changed during each of {attempts} pauses"),

@@ -63,48 +63,21 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// A formatted and started combined node, ready for clients; killed on drop.
-struct SingleNode {
-    _process: Kraftd,
-    ports: NodePorts,
-    _dir: tempfile::TempDir,
+/// A formatted and started combined node without topic auto-creation, ready for clients.
+fn single_node() -> Cluster {
+    Cluster::builder()
+        .combined(1)
+        .extra("auto.create.topics.enable=false\n")
+        .start(START)
 }
 
-impl SingleNode {
-    fn start(extra: &str) -> SingleNode {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ports = NodePorts::allocate();
-        let text = format!("{}{extra}", combined_config(dir.path(), 1, ports));
-        let config = write_config(dir.path(), &text);
-        let (_, cluster_id, _) = run_kraftd(&["storage", "random-uuid"]);
-        let (status, out, err) = run_kraftd(&[
-            "storage",
-            "format",
-            "-t",
-            cluster_id.trim(),
-            "-c",
-            config.to_str().unwrap(),
-        ]);
-        assert!(status.success(), "format: {out}{err}");
-        let mut node = Kraftd::spawn(
-            &["server", "-c", config.to_str().unwrap()],
-            dir.path().join("kraftd.log"),
-            &[],
-        );
-        node.wait_healthy(ports.http_addr(), START);
-        wait_for(START, "the broker ready", || {
-            matches!(http_get(ports.http_addr(), "/readyz"), Ok((200, _))).then_some(())
-        });
-        SingleNode {
-            _process: node,
-            ports,
-            _dir: dir,
-        }
-    }
-
-    fn bootstrap(&self) -> String {
-        self.ports.broker_addr().to_string()
-    }
+/// Three controllers and three brokers, every broker ready.
+fn three_brokers() -> Cluster {
+    Cluster::builder()
+        .controllers(3)
+        .brokers(3)
+        .session_timeout_ms(3000)
+        .start(START)
 }
 
 fn client_config(bootstrap: &str) -> ClientConfig {
@@ -371,8 +344,8 @@ fn value_bytes(seed: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn idempotent_producers_with_every_codec_round_trip_byte_exact_through_a_single_node() {
-    let node = SingleNode::start("auto.create.topics.enable=false\n");
-    let b = node.bootstrap();
+    let cluster = single_node();
+    let b = cluster.bootstrap();
     let topic = "rdkafka-codecs";
     let partitions = 4;
     create_topic(&b, topic, partitions);
@@ -522,8 +495,8 @@ fn idempotent_producers_with_every_codec_round_trip_byte_exact_through_a_single_
 
 #[test]
 fn admin_client_creates_describes_and_deletes_a_topic() {
-    let node = SingleNode::start("auto.create.topics.enable=false\n");
-    let b = node.bootstrap();
+    let cluster = single_node();
+    let b = cluster.bootstrap();
     let admin = admin(&b);
     let rt = runtime();
     let opts = admin_options();
@@ -538,11 +511,7 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
     let leaders = wait_for_leaders(&admin, "rdkafka-admin", 3);
     assert!(leaders.values().all(|l| *l == 1), "{leaders:?}");
     let size_series = "kafka_log_size_bytes{topic=\"rdkafka-admin\"}";
-    let metrics = || {
-        http_get(node.ports.http_addr(), "/metrics")
-            .ok()
-            .map(|r| r.1)
-    };
+    let metrics = || cluster.node(1).metrics();
     wait_for(START, "the topic's log size reported", || {
         metrics().filter(|m| m.contains(size_series))
     });
@@ -631,8 +600,8 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
 
 #[test]
 fn producing_to_an_unknown_topic_with_auto_creation_off_fails_with_unknown_topic() {
-    let node = SingleNode::start("auto.create.topics.enable=false\n");
-    let b = node.bootstrap();
+    let cluster = single_node();
+    let b = cluster.bootstrap();
     let producer: FutureProducer = client_config(&b)
         .set("acks", "all")
         .set("enable.idempotence", "true")
@@ -681,7 +650,7 @@ fn producing_to_an_unknown_topic_with_auto_creation_off_fails_with_unknown_topic
 
 #[test]
 fn rdkafka_follows_rf1_partition_leaders_across_three_brokers() {
-    let cluster = ProcessCluster::start("", START);
+    let cluster = three_brokers();
     let topic = "rdkafka-spread";
     let partitions = 6;
     // Bootstrapped from one broker only: everything else is learned from Metadata.
@@ -735,15 +704,7 @@ fn rdkafka_follows_rf1_partition_leaders_across_three_brokers() {
         let led = leaders.values().filter(|l| **l == b.id).count() as f64;
         let want = led * per_partition as f64;
         wait_for(START, &format!("broker {} messages-in", b.id), || {
-            let (_, body) = http_get(b.http_addr(), "/metrics").ok()?;
-            let have: f64 = body
-                .lines()
-                .filter(|l| {
-                    l.starts_with("kafka_server_topic_messages_in_total{")
-                        && l.contains(&format!("topic=\"{topic}\""))
-                })
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum();
+            let have = b.metric_sum("kafka_server_topic_messages_in_total", &[("topic", topic)])?;
             (have == want).then_some(())
         });
     }
@@ -761,27 +722,17 @@ fn rdkafka_follows_rf1_partition_leaders_across_three_brokers() {
 }
 
 /// Sum of `kafka_network_requests_total{request="<api>"}` over `nodes`.
-fn requests_served(nodes: &[ClusterNode], api: &str) -> f64 {
+fn requests_served(nodes: &[Node], api: &str) -> f64 {
     nodes
         .iter()
-        .filter_map(|n| http_get(n.http_addr(), "/metrics").ok())
-        .flat_map(|(_, body)| {
-            body.lines()
-                .filter(|l| {
-                    l.starts_with(&format!(
-                        "kafka_network_requests_total{{request=\"{api}\"}}"
-                    ))
-                })
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .collect::<Vec<_>>()
-        })
+        .filter_map(|n| n.metric_sum("kafka_network_requests_total", &[("request", api)]))
         .sum()
 }
 
 #[test]
 fn admin_requests_reach_the_controller_inside_envelopes() {
     use kafka_protocol::messages::ElectLeadersRequest;
-    let cluster = ProcessCluster::start("", START);
+    let cluster = three_brokers();
     let bootstrap = cluster.brokers[0].addr();
     let admin = admin(&bootstrap);
     let opts = admin_options();

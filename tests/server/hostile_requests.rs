@@ -101,8 +101,9 @@ const RSS_LIMIT: u64 = 512 << 20;
 
 #[test]
 fn no_request_stops_or_wedges_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut node, ports) = start_node(dir.path());
+    let mut c = start_node();
+    let node = c.node_mut(1);
+    let ports = node.ports;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x6b72_6166_7464);
     let mut corr = 1000;
     for addr in [ports.broker_addr(), ports.controller_addr()] {
@@ -162,18 +163,13 @@ fn no_request_stops_or_wedges_the_server() {
 
 #[test]
 fn connection_limits_refuse_and_idle_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let ports = super::NodePorts::allocate();
-    let mut text = super::combined_config(dir.path(), 1, ports);
-    text.push_str("max.connections.per.ip=3\nconnections.max.idle.ms=1500\n");
-    let config = super::write_config(dir.path(), &text);
-    super::format_dir(&config);
-    let mut node = super::Kraftd::spawn(
-        &["server", "-c", config.to_str().unwrap()],
-        dir.path().join("kraftd.log"),
-        &[],
-    );
-    node.wait_healthy(ports.http_addr(), super::START);
+    let mut c = super::Cluster::builder()
+        .combined(1)
+        .extra("max.connections.per.ip=3\nconnections.max.idle.ms=1500\n")
+        .build();
+    let node = c.node_mut(1);
+    let ports = node.ports;
+    node.start(super::START);
     let held: Vec<TcpStream> = (0..3).map(|_| connect(ports.broker_addr())).collect();
     // The server counts a connection once it accepts it: the fourth is closed on arrival.
     super::wait_for(Duration::from_secs(10), "a refused connection", || {

@@ -17,34 +17,9 @@ use common::*;
 
 const START: Duration = Duration::from_secs(20);
 
-fn format_dir(config: &std::path::Path) -> String {
-    let (status, id, _) = run_kraftd(&["storage", "random-uuid"]);
-    assert!(status.success());
-    let id = id.trim().to_string();
-    let (status, out, err) = run_kraftd(&[
-        "storage",
-        "format",
-        "-t",
-        &id,
-        "-c",
-        config.to_str().unwrap(),
-    ]);
-    assert!(status.success(), "format failed: {out}{err}");
-    id
-}
-
-/// A formatted single combined node, started and healthy.
-fn start_node(dir: &std::path::Path) -> (Kraftd, NodePorts) {
-    let ports = NodePorts::allocate();
-    let config = write_config(dir, &combined_config(dir, 1, ports));
-    format_dir(&config);
-    let mut node = Kraftd::spawn(
-        &["server", "-c", config.to_str().unwrap()],
-        dir.join("kraftd.log"),
-        &[],
-    );
-    node.wait_healthy(ports.http_addr(), START);
-    (node, ports)
+/// A formatted single combined node, started, healthy and ready.
+fn start_node() -> Cluster {
+    Cluster::builder().combined(1).start(START)
 }
 
 #[test]
@@ -62,14 +37,11 @@ fn random_uuid_prints_a_22_character_url_safe_id() {
 
 #[test]
 fn format_writes_meta_properties_everywhere_and_refuses_to_format_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &combined_config(dir.path(), 1, NodePorts::allocate()),
-    );
-    let id = format_dir(&config);
+    let c = Cluster::builder().combined(1).build();
+    let (node, id) = (c.node(1), c.cluster_id());
+    let config = &node.config;
     for sub in ["logs", "metadata"] {
-        let meta = std::fs::read_to_string(dir.path().join(sub).join("meta.properties")).unwrap();
+        let meta = std::fs::read_to_string(node.dir.join(sub).join("meta.properties")).unwrap();
         for field in [
             "version=1".to_string(),
             format!("cluster.id={id}"),
@@ -81,16 +53,9 @@ fn format_writes_meta_properties_everywhere_and_refuses_to_format_twice() {
                 "{sub}/meta.properties lacks {field}:\n{meta}"
             );
         }
-        assert!(dir.path().join(sub).join("bootstrap.checkpoint").is_file());
+        assert!(node.dir.join(sub).join("bootstrap.checkpoint").is_file());
     }
-    let (status, _, err) = run_kraftd(&[
-        "storage",
-        "format",
-        "-t",
-        &id,
-        "-c",
-        config.to_str().unwrap(),
-    ]);
+    let (status, _, err) = format_storage(config, id);
     assert!(!status.success());
     assert!(
         err.contains("already formatted") && err.contains("--ignore-formatted"),
@@ -101,7 +66,7 @@ fn format_writes_meta_properties_everywhere_and_refuses_to_format_twice() {
         "format",
         "-g",
         "-t",
-        &id,
+        id,
         "-c",
         config.to_str().unwrap(),
     ]);
@@ -117,19 +82,8 @@ fn format_writes_meta_properties_everywhere_and_refuses_to_format_twice() {
 
 #[test]
 fn format_refuses_an_invalid_cluster_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &combined_config(dir.path(), 1, NodePorts::allocate()),
-    );
-    let (status, _, err) = run_kraftd(&[
-        "storage",
-        "format",
-        "-t",
-        "nope",
-        "-c",
-        config.to_str().unwrap(),
-    ]);
+    let c = Cluster::builder().combined(1).unformatted().build();
+    let (status, _, err) = format_storage(&c.node(1).config, "nope");
     assert!(!status.success());
     assert!(
         err.contains("invalid cluster id") && err.contains("random-uuid"),
@@ -139,10 +93,10 @@ fn format_refuses_an_invalid_cluster_id() {
 
 #[test]
 fn server_refuses_unformatted_foreign_or_misnumbered_storage() {
-    let dir = tempfile::tempdir().unwrap();
-    let ports = NodePorts::allocate();
-    let config = write_config(dir.path(), &combined_config(dir.path(), 1, ports));
-    let cfg = config.to_str().unwrap();
+    let c = Cluster::builder().combined(1).unformatted().build();
+    let node = c.node(1);
+    let (dir, ports) = (&node.dir, node.ports);
+    let cfg = node.config.to_str().unwrap();
 
     let (status, _, err) = run_kraftd(&["server", "-c", cfg]);
     assert!(!status.success());
@@ -151,35 +105,28 @@ fn server_refuses_unformatted_foreign_or_misnumbered_storage() {
         "{err}"
     );
 
-    format_dir(&config);
+    node.format(c.cluster_id());
     // Re-format only the metadata dir for another cluster.
-    std::fs::remove_dir_all(dir.path().join("metadata")).unwrap();
+    std::fs::remove_dir_all(dir.join("metadata")).unwrap();
     let other = tempfile::tempdir().unwrap();
-    let (_, other_id, _) = run_kraftd(&["storage", "random-uuid"]);
+    let other_id = random_cluster_id();
     let meta_only = write_config(
         other.path(),
-        &combined_config(dir.path(), 1, ports).replace(
-            &format!("log.dirs={}", dir.path().join("logs").display()),
-            &format!("log.dirs={}", dir.path().join("metadata").display()),
+        &combined_config(dir, 1, ports).replace(
+            &format!("log.dirs={}", dir.join("logs").display()),
+            &format!("log.dirs={}", dir.join("metadata").display()),
         ),
     );
-    let (status, _, err) = run_kraftd(&[
-        "storage",
-        "format",
-        "-t",
-        other_id.trim(),
-        "-c",
-        meta_only.to_str().unwrap(),
-    ]);
+    let (status, _, err) = format_storage(&meta_only, &other_id);
     assert!(status.success(), "{err}");
     let (status, _, err) = run_kraftd(&["server", "-c", cfg]);
     assert!(!status.success());
     assert!(
-        err.contains("invalid cluster.id") && err.contains(other_id.trim()),
+        err.contains("invalid cluster.id") && err.contains(&other_id),
         "{err}"
     );
 
-    let renumbered = write_config(other.path(), &combined_config(dir.path(), 2, ports));
+    let renumbered = write_config(other.path(), &combined_config(dir, 2, ports));
     let (status, _, err) = run_kraftd(&["server", "-c", renumbered.to_str().unwrap()]);
     assert!(!status.success());
     assert!(
@@ -202,8 +149,9 @@ fn invalid_configuration_exits_non_zero_with_the_reason() {
 
 #[test]
 fn endpoints_metrics_and_graceful_shutdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut node, ports) = start_node(dir.path());
+    let mut c = start_node();
+    let node = c.node_mut(1);
+    let ports = node.ports;
     let http = ports.http_addr();
     assert_eq!(http_get(http, "/healthz").unwrap().0, 200);
     wait_for(START, "/readyz 200", || {
@@ -239,16 +187,8 @@ fn endpoints_metrics_and_graceful_shutdown() {
 
 #[test]
 fn a_second_server_cannot_use_a_locked_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_node, ports) = start_node(dir.path());
-    let other_ports = NodePorts::allocate();
-    let text = combined_config(dir.path(), 1, ports)
-        .replace(&ports.broker.to_string(), &other_ports.broker.to_string())
-        .replace(
-            &ports.controller.to_string(),
-            &other_ports.controller.to_string(),
-        )
-        .replace(&ports.http.to_string(), &other_ports.http.to_string());
+    let c = start_node();
+    let text = combined_config(&c.node(1).dir, 1, NodePorts::allocate());
     let other = tempfile::tempdir().unwrap();
     let config = write_config(other.path(), &text);
     let (status, _, err) = run_kraftd(&["server", "-c", config.to_str().unwrap()]);
@@ -258,8 +198,8 @@ fn a_second_server_cannot_use_a_locked_directory() {
 
 #[test]
 fn kcat_gets_a_well_formed_api_versions_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_node, ports) = start_node(dir.path());
+    let c = start_node();
+    let ports = c.node(1).ports;
     let kcat = require_tool("kcat");
     let out = Command::new(kcat)
         .args([
@@ -331,8 +271,9 @@ fn assert_closed_after(addr: SocketAddr, bytes: &[u8], case: &str) {
 
 #[test]
 fn malformed_input_closes_only_that_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut node, ports) = start_node(dir.path());
+    let mut c = start_node();
+    let node = c.node_mut(1);
+    let ports = node.ports;
     for addr in [ports.broker_addr(), ports.controller_addr()] {
         // A healthy connection stays open across every bad one.
         let mut healthy = connect(addr);
@@ -453,17 +394,16 @@ fn dev_mode_formats_once_and_serves() {
 #[test]
 fn systemd_notify_ready_and_stopping() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = NodePorts::allocate();
-    let config = write_config(dir.path(), &combined_config(dir.path(), 1, ports));
-    format_dir(&config);
     let socket_path = dir.path().join("notify.sock");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
     socket.set_read_timeout(Some(START)).unwrap();
-    let mut node = Kraftd::spawn(
-        &["server", "-c", config.to_str().unwrap()],
-        dir.path().join("kraftd.log"),
-        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
-    );
+    let mut c = Cluster::builder()
+        .combined(1)
+        .env("NOTIFY_SOCKET", socket_path.to_str().unwrap())
+        .build();
+    let node = c.node_mut(1);
+    let ports = node.ports;
+    node.spawn();
     let mut buf = [0u8; 256];
     // Retry when a signal (e.g. another test's child exiting) interrupts the wait.
     let recv = |buf: &mut [u8]| loop {
@@ -499,20 +439,13 @@ fn otlp_export_sends_request_spans_to_the_collector() {
         String::from_utf8_lossy(&head).into_owned()
     });
 
-    let dir = tempfile::tempdir().unwrap();
-    let ports = NodePorts::allocate();
-    let text = format!(
-        "{}kraftd.otlp.endpoint={endpoint}\n",
-        combined_config(dir.path(), 1, ports)
-    );
-    let config = write_config(dir.path(), &text);
-    format_dir(&config);
-    let mut node = Kraftd::spawn(
-        &["server", "-c", config.to_str().unwrap()],
-        dir.path().join("kraftd.log"),
-        &[],
-    );
-    node.wait_healthy(ports.http_addr(), START);
+    let mut c = Cluster::builder()
+        .combined(1)
+        .extra(&format!("kraftd.otlp.endpoint={endpoint}\n"))
+        .build();
+    let node = c.node_mut(1);
+    let ports = node.ports;
+    node.start(START);
     let mut s = connect(ports.broker_addr());
     s.write_all(&api_versions_request(0, 1)).unwrap();
     assert_eq!(read_api_versions_v0(&mut s).1, 0);
@@ -537,8 +470,8 @@ fn typed_client_negotiates_every_api_versions_version() {
     use kafka_protocol::protocol::StrBytes;
     use kraftd::network::client::KafkaConnection;
 
-    let dir = tempfile::tempdir().unwrap();
-    let (_node, ports) = start_node(dir.path());
+    let c = start_node();
+    let ports = c.node(1).ports;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -597,18 +530,17 @@ fn metadata_quorum_cli_reports_an_unreachable_controller() {
 
 #[test]
 fn a_voter_that_lost_its_metadata_log_refuses_to_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut node, _) = start_node(dir.path());
+    let mut c = start_node();
+    let node = c.node_mut(1);
     node.signal(libc::SIGTERM);
     assert!(node.wait_exit(Duration::from_secs(10)).success());
-    let meta = dir.path().join("metadata/__cluster_metadata-0");
+    let meta = node.dir.join("metadata/__cluster_metadata-0");
     assert!(
         meta.join("quorum-state").is_file(),
         "format and the run leave quorum-state"
     );
     std::fs::remove_dir_all(&meta).unwrap();
-    let config = dir.path().join("server.properties");
-    let (status, _, err) = run_kraftd(&["server", "-c", config.to_str().unwrap()]);
+    let (status, _, err) = run_kraftd(&["server", "-c", node.config.to_str().unwrap()]);
     assert!(!status.success());
     assert!(
         err.contains("lost its copy of the quorum's log") && err.contains("docs/raft.md"),
