@@ -45,13 +45,9 @@ fn read_frame(s: &mut TcpStream) -> Option<bytes::Bytes> {
 
 #[test]
 fn envelope_is_refused_on_client_listeners_and_served_on_controller_listeners() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_node, ports) = start_node(dir.path());
-    // Ready means registered and unfenced: CreateTopics can place a replica.
-    super::wait_for(std::time::Duration::from_secs(30), "the node ready", || {
-        let (status, _) = super::http_get(ports.http_addr(), "/readyz").ok()?;
-        (status == 200).then_some(())
-    });
+    // Started means ready: registered and unfenced, so CreateTopics can place a replica.
+    let cluster = start_node();
+    let ports = cluster.node(1).ports;
     let create = CreateTopicsRequest::default()
         .with_timeout_ms(10_000)
         .with_topics(vec![
