@@ -17,7 +17,7 @@ use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
 
-use super::BrokerContext;
+use super::{BrokerContext, no_replica_error};
 use crate::broker::data_plane::partition::{Partition, PartitionError};
 use crate::metadata::image::MetadataImage;
 use crate::network::{Handled, Route, Session};
@@ -145,16 +145,7 @@ fn read_partition(
     budget: &mut Budget,
 ) -> PartitionData {
     let Some(partition) = ctx.replicas.get(name, p.partition) else {
-        let known = image
-            .topics
-            .get_by_name(name)
-            .is_some_and(|t| t.partitions.contains_key(&p.partition));
-        let e = if known {
-            ResponseError::NotLeaderOrFollower
-        } else {
-            ResponseError::UnknownTopicOrPartition
-        };
-        return partition_error(p.partition, e);
+        return partition_error(p.partition, no_replica_error(image, name, p.partition));
     };
     if p.current_leader_epoch >= 0 {
         let epoch = partition.leader_epoch();

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
 
-use super::BrokerContext;
+use super::{BrokerContext, no_replica_error};
 use crate::broker::data_plane::partition::{Partition, PartitionError};
 use crate::network::{Handled, Route, Session};
 use crate::protocol::request::{self, RequestHead};
@@ -162,17 +162,7 @@ async fn append_partition(
     now: i64,
 ) -> Pending {
     let Some(partition) = ctx.replicas.get(name, p.index) else {
-        let known = ctx
-            .cache
-            .image()
-            .topics
-            .get_by_name(name)
-            .is_some_and(|t| t.partitions.contains_key(&p.index));
-        let e = if known {
-            ResponseError::NotLeaderOrFollower
-        } else {
-            ResponseError::UnknownTopicOrPartition
-        };
+        let e = no_replica_error(&ctx.cache.image(), name, p.index);
         return Pending::answered(error(p.index, e, None));
     };
     let Some(records) = p.records.clone().filter(|r| !r.is_empty()) else {
