@@ -1,6 +1,5 @@
 //! Who this process is: its roles (`process.roles`) and its id (`node.id`).
 
-use super::error::ConfigError;
 use super::reader::Reader;
 use crate::types::NodeId;
 
@@ -26,10 +25,10 @@ impl Roles {
 impl Reader<'_> {
     pub(super) fn roles(&mut self) -> Option<Roles> {
         let Some((value, origin)) = self.explicit("process.roles") else {
-            self.errors.push(ConfigError::Missing {
-                key: "process.roles",
-                hint: "add `process.roles=broker,controller` (combined), `process.roles=broker` or `process.roles=controller`".into(),
-            });
+            self.missing(
+                "process.roles",
+                "add `process.roles=broker,controller` (combined), `process.roles=broker` or `process.roles=controller`".into(),
+            );
             return None;
         };
         let mut roles = Roles {
@@ -68,10 +67,10 @@ impl Reader<'_> {
 
     pub(super) fn node_id(&mut self) -> Option<NodeId> {
         let Some((value, origin)) = self.explicit("node.id") else {
-            self.errors.push(ConfigError::Missing {
-                key: "node.id",
-                hint: "add `node.id=<n>` with a number that is unique in the cluster (for a controller, its id in controller.quorum.voters)".into(),
-            });
+            self.missing(
+                "node.id",
+                "add `node.id=<n>` with a number that is unique in the cluster (for a controller, its id in controller.quorum.voters)".into(),
+            );
             return None;
         };
         match value.parse::<i32>() {

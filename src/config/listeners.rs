@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use super::endpoint::{Listener, SecurityProtocol, Voter, parse_listener};
-use super::error::ConfigError;
 use super::identity::Roles;
 use super::reader::Reader;
 use crate::types::NodeId;
@@ -104,12 +103,12 @@ impl Reader<'_> {
                 .find(|l| l.name.contains("CONTROLLER"))
                 .map(|l| l.name.clone())
                 .unwrap_or_else(|| "CONTROLLER".to_string());
-            self.errors.push(ConfigError::Missing {
-                key: "controller.listener.names",
-                hint: format!(
+            self.missing(
+                "controller.listener.names",
+                format!(
                     "add the line `controller.listener.names={suggestion}` (the listener controllers use; for a controller it must also be in `listeners`, e.g. `{suggestion}://:9093`)"
                 ),
-            });
+            );
         }
         Vec::new()
     }

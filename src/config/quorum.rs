@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::endpoint::{HostPort, Voter, parse_host_port, parse_voter};
-use super::error::ConfigError;
 use super::reader::Reader;
 
 /// KRaft quorum timing (`controller.quorum.*`).
@@ -22,10 +21,10 @@ pub struct QuorumSettings {
 impl Reader<'_> {
     pub(super) fn voters(&mut self) -> Vec<Voter> {
         let Some((value, origin)) = self.explicit("controller.quorum.voters") else {
-            self.errors.push(ConfigError::Missing {
-                key: "controller.quorum.voters",
-                hint: "add `controller.quorum.voters=<id>@<host>:<port>,...` listing every controller, identical on every node (e.g. `controller.quorum.voters=1@localhost:9093`)".into(),
-            });
+            self.missing(
+                "controller.quorum.voters",
+                "add `controller.quorum.voters=<id>@<host>:<port>,...` listing every controller, identical on every node (e.g. `controller.quorum.voters=1@localhost:9093`)".into(),
+            );
             return Vec::new();
         };
         let voters = self.list_of("controller.quorum.voters", |s| {

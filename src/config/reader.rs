@@ -12,7 +12,7 @@ use super::sources::RawConfig;
 /// Typed access to the raw map that accumulates errors instead of stopping at the first.
 pub(super) struct Reader<'a> {
     raw: &'a RawConfig,
-    pub(super) errors: Vec<ConfigError>,
+    errors: Vec<ConfigError>,
 }
 
 impl<'a> Reader<'a> {
@@ -49,6 +49,11 @@ impl Reader<'_> {
                 .and_then(|s| s.default)
                 .map(|d| (d.to_string(), "default".to_string()))
         })
+    }
+
+    /// Records that a required key is unset, with a hint on what to add.
+    pub(super) fn missing(&mut self, key: &'static str, hint: String) {
+        self.errors.push(ConfigError::Missing { key, hint });
     }
 
     pub(super) fn invalid(
