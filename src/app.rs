@@ -26,6 +26,7 @@ use crate::config::{LoadedConfig, ServerConfig};
 use crate::network::{BoundListener, ConnectionQuotas, ConnectionSettings, RoutedService, Service};
 use crate::observability::{Metrics, Readiness, http};
 use crate::raft_io::driver::RaftHandle;
+use crate::raft_io::endpoint::ControllerNode;
 use crate::raft_io::metadata_log::{MetadataLog, MetadataLogError};
 use crate::raft_io::node::{self as quorum, QuorumNode, QuorumStartError};
 use crate::shutdown::Shutdown;
@@ -85,6 +86,8 @@ pub struct RunningServer {
 
 /// Checks storage, binds every listener and starts serving. Returns once bound.
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
+    // Stays long: the composition root, where the start order of the node's parts (each
+    // started by a named step below) is read in one place.
     let verified = storage::verify_for_startup(config)?;
     let metrics = Metrics::new();
     metrics.set_node_info(config.node_id.0, config.roles.label(), &verified.cluster_id);
@@ -109,22 +112,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         crate::raft_io::metadata_log::check_voter_state(&config.metadata_log_dir)?;
     }
     let clock = Clock::new();
-    let (metadata_log, report) = MetadataLog::open(
-        &config.metadata_log_dir,
-        config.metadata.log_segment_bytes,
-        clock,
-    )?;
-    metrics
-        .log
-        .recovered_truncated_bytes
-        .inc_by(report.truncated_bytes);
-    let metadata_log = metadata_log.with_metrics(metrics.log.clone());
-    tracing::info!(
-        dir = %metadata_log.dir().display(),
-        segments = metadata_log.segment_count(),
-        truncated_bytes = report.truncated_bytes,
-        "metadata log opened"
-    );
+    let metadata_log = open_metadata_log(config, &metrics, clock)?;
     let raft_dir = metadata_log.dir().to_path_buf();
     let listener = MetadataListener::new();
     let node = quorum::start(
@@ -158,38 +146,12 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         publishers,
         shutdown.signal(),
     );
-    let controllers = crate::raft_io::node::controller_nodes(config);
-    let channel = |purpose: &str| {
-        Arc::new(ControllerChannel::new(
-            raft.clone(),
-            controllers.clone(),
-            format!("kraftd-{}-{}", purpose, config.node_id.0),
-            config.quorum.request_timeout.max(Duration::from_secs(5)),
-        ))
-    };
+    let channels = ControllerChannels::new(config, &raft);
     let controller = if config.roles.controller {
-        let bootstrap_metadata_version =
-            storage::bootstrap::read_metadata_version(&config.metadata_log_dir)?
-                .unwrap_or(storage::bootstrap::BOOTSTRAP_METADATA_VERSION);
-        let settings = ControllerSettings {
-            node_id: config.node_id.0,
-            cluster_id: verified.cluster_id.clone(),
-            bootstrap_metadata_version,
-            num_partitions: config.num_partitions,
-            default_replication_factor: config.default_replication_factor,
-            session_timeout: config.broker_session_timeout,
-            max_idle_interval: config.metadata.max_idle_interval,
-        };
-        let handle = QuorumController::spawn(
-            settings,
-            raft.clone(),
-            metadata.clone(),
-            metrics.clone(),
-            shutdown.signal(),
-        );
+        let handle = start_controller(config, &verified, &raft, &metadata, &metrics, &shutdown)?;
         tasks.spawn(lifecycle::register_controller(
             config.clone(),
-            channel("controller-registration"),
+            channels.open("controller-registration"),
             cache.clone(),
             shutdown.signal(),
         ));
@@ -197,33 +159,18 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     } else {
         None
     };
-    let lifecycle = if config.roles.broker {
-        metrics.broker_group.enable();
-        let directory_ids = verified
-            .directories
-            .iter()
-            .filter_map(|(_, m)| m.directory_id.as_deref())
-            .filter_map(crate::storage::cluster_id::uuid_from_string)
-            .collect();
-        Some(BrokerLifecycle::spawn(
-            config,
-            &verified.cluster_id,
-            directory_ids,
-            channel("lifecycle"),
-            cache.clone(),
-            readiness.clone(),
-            shutdown.signal(),
-        ))
-    } else {
-        None
-    };
-    let forward = channel("forwarding");
+    let lifecycle = config.roles.broker.then(|| {
+        start_lifecycle(
+            config, &verified, &metrics, &channels, &cache, &readiness, &shutdown,
+        )
+    });
+    let forward = channels.open("forwarding");
     let producer_ids = Arc::new(ProducerIdManager::new(
         config.node_id.0,
         lifecycle
             .as_ref()
             .map_or_else(|| watch::channel(None).1, |l| l.epoch.clone()),
-        channel("producer-ids"),
+        channels.open("producer-ids"),
     ));
     let static_values = Arc::new(config.static_values.clone());
     if config.roles.broker {
@@ -231,13 +178,6 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     }
 
     let mut bound: Vec<(BoundListener, ListenerKind)> = Vec::new();
-    let protocol_of = |l: &crate::config::Listener| {
-        config
-            .security_protocols
-            .get(&l.name)
-            .copied()
-            .unwrap_or(crate::config::SecurityProtocol::Plaintext)
-    };
     if let Some(c) = &controller {
         let service: Arc<dyn Service> = Arc::new(RoutedService {
             context: crate::controller::api::ControllerContext {
@@ -246,12 +186,14 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
             },
             routes: crate::controller::service::routes(),
         });
-        for l in config.controller_listeners() {
-            let b = BoundListener::bind(l, protocol_of(l), service.clone())
-                .await
-                .map_err(AppError::Bind)?;
-            bound.push((b, ListenerKind::Controller));
-        }
+        bind_all(
+            config,
+            config.controller_listeners(),
+            service,
+            ListenerKind::Controller,
+            &mut bound,
+        )
+        .await?;
     }
     if config.roles.broker {
         let service: Arc<dyn Service> = Arc::new(BrokerService::new(
@@ -271,13 +213,215 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
             },
             &crate::controller::service::forwarded_ranges(),
         ));
-        for l in config.broker_listeners() {
-            let b = BoundListener::bind(l, protocol_of(l), service.clone())
-                .await
-                .map_err(AppError::Bind)?;
-            bound.push((b, ListenerKind::Broker));
+        bind_all(
+            config,
+            config.broker_listeners(),
+            service,
+            ListenerKind::Broker,
+            &mut bound,
+        )
+        .await?;
+    }
+    let listeners = serve_listeners(config, bound, &metrics, &shutdown, &mut tasks)?;
+    tasks.spawn(http::serve(
+        http_listener,
+        metrics.clone(),
+        readiness.clone(),
+        shutdown.signal(),
+    ));
+    readiness.ready("listeners");
+    spawn_watchers(
+        config, &raft, &metadata, &metrics, &readiness, &shutdown, &mut tasks,
+    );
+
+    Ok(RunningServer {
+        addresses: BoundAddresses {
+            http: http_addr,
+            listeners,
+        },
+        readiness,
+        metrics,
+        raft,
+        metadata,
+        controller,
+        lifecycle,
+        quorum: Some(node),
+        shutdown,
+        tasks,
+        _storage: verified,
+    })
+}
+
+/// Opens this node's copy of the metadata log (recovering it after a crash) and reports
+/// what recovery found.
+fn open_metadata_log(
+    config: &ServerConfig,
+    metrics: &Metrics,
+    clock: Clock,
+) -> Result<MetadataLog, AppError> {
+    let (metadata_log, report) = MetadataLog::open(
+        &config.metadata_log_dir,
+        config.metadata.log_segment_bytes,
+        clock,
+    )?;
+    metrics
+        .log
+        .recovered_truncated_bytes
+        .inc_by(report.truncated_bytes);
+    let metadata_log = metadata_log.with_metrics(metrics.log.clone());
+    tracing::info!(
+        dir = %metadata_log.dir().display(),
+        segments = metadata_log.segment_count(),
+        truncated_bytes = report.truncated_bytes,
+        "metadata log opened"
+    );
+    Ok(metadata_log)
+}
+
+/// Opens channels to the active controller, one per purpose (each its own client id).
+struct ControllerChannels<'a> {
+    config: &'a ServerConfig,
+    raft: RaftHandle,
+    controllers: Vec<ControllerNode>,
+}
+
+impl<'a> ControllerChannels<'a> {
+    fn new(config: &'a ServerConfig, raft: &RaftHandle) -> Self {
+        ControllerChannels {
+            config,
+            raft: raft.clone(),
+            controllers: crate::raft_io::node::controller_nodes(config),
         }
     }
+
+    fn open(&self, purpose: &str) -> Arc<ControllerChannel> {
+        Arc::new(ControllerChannel::new(
+            self.raft.clone(),
+            self.controllers.clone(),
+            format!("kraftd-{}-{}", purpose, self.config.node_id.0),
+            self.config
+                .quorum
+                .request_timeout
+                .max(Duration::from_secs(5)),
+        ))
+    }
+}
+
+/// Starts the quorum controller of a controller node.
+fn start_controller(
+    config: &ServerConfig,
+    verified: &VerifiedStorage,
+    raft: &RaftHandle,
+    metadata: &watch::Receiver<MetadataState>,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) -> Result<ControllerHandle, AppError> {
+    let bootstrap_metadata_version =
+        storage::bootstrap::read_metadata_version(&config.metadata_log_dir)?
+            .unwrap_or(storage::bootstrap::BOOTSTRAP_METADATA_VERSION);
+    let settings = ControllerSettings {
+        node_id: config.node_id.0,
+        cluster_id: verified.cluster_id.clone(),
+        bootstrap_metadata_version,
+        num_partitions: config.num_partitions,
+        default_replication_factor: config.default_replication_factor,
+        session_timeout: config.broker_session_timeout,
+        max_idle_interval: config.metadata.max_idle_interval,
+    };
+    Ok(QuorumController::spawn(
+        settings,
+        raft.clone(),
+        metadata.clone(),
+        metrics.clone(),
+        shutdown.signal(),
+    ))
+}
+
+/// Starts a broker's lifecycle with the controller (registration, heartbeats).
+fn start_lifecycle(
+    config: &ServerConfig,
+    verified: &VerifiedStorage,
+    metrics: &Metrics,
+    channels: &ControllerChannels<'_>,
+    cache: &MetadataCache,
+    readiness: &Readiness,
+    shutdown: &Shutdown,
+) -> BrokerLifecycle {
+    metrics.broker_group.enable();
+    let directory_ids = verified
+        .directories
+        .iter()
+        .filter_map(|(_, m)| m.directory_id.as_deref())
+        .filter_map(crate::storage::cluster_id::uuid_from_string)
+        .collect();
+    BrokerLifecycle::spawn(
+        config,
+        &verified.cluster_id,
+        directory_ids,
+        channels.open("lifecycle"),
+        cache.clone(),
+        readiness.clone(),
+        shutdown.signal(),
+    )
+}
+
+/// The tasks that watch the log dirs' space and keep the quorum and metadata readiness.
+fn spawn_watchers(
+    config: &ServerConfig,
+    raft: &RaftHandle,
+    metadata: &watch::Receiver<MetadataState>,
+    metrics: &Metrics,
+    readiness: &Readiness,
+    shutdown: &Shutdown,
+    tasks: &mut JoinSet<()>,
+) {
+    tasks.spawn(watch_log_dirs(
+        config.all_dirs(),
+        metrics.clone(),
+        shutdown.signal(),
+    ));
+    tasks.spawn(track_quorum_readiness(
+        raft.clone(),
+        readiness.clone(),
+        shutdown.signal(),
+    ));
+    tasks.spawn(track_metadata_readiness(
+        metadata.clone(),
+        readiness.clone(),
+        shutdown.signal(),
+    ));
+}
+
+/// Binds each of `listeners` to `service`, in order.
+async fn bind_all(
+    config: &ServerConfig,
+    listeners: Vec<&crate::config::Listener>,
+    service: Arc<dyn Service>,
+    kind: ListenerKind,
+    bound: &mut Vec<(BoundListener, ListenerKind)>,
+) -> Result<(), AppError> {
+    for l in listeners {
+        let protocol = config
+            .security_protocols
+            .get(&l.name)
+            .copied()
+            .unwrap_or(crate::config::SecurityProtocol::Plaintext);
+        let b = BoundListener::bind(l, protocol, service.clone())
+            .await
+            .map_err(AppError::Bind)?;
+        bound.push((b, kind));
+    }
+    Ok(())
+}
+
+/// Serves every bound listener; returns their names, kinds and addresses.
+fn serve_listeners(
+    config: &ServerConfig,
+    bound: Vec<(BoundListener, ListenerKind)>,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+    tasks: &mut JoinSet<()>,
+) -> Result<Vec<(String, ListenerKind, SocketAddr)>, AppError> {
     // Broker listeners share the connection limits; controller listeners are never limited
     // (the quorum must always reach its voters).
     let broker_quotas = Arc::new(ConnectionQuotas::new(config.connections));
@@ -296,45 +440,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
         };
         tasks.spawn(b.serve(quotas, settings, metrics.clone(), shutdown.signal()));
     }
-    tasks.spawn(http::serve(
-        http_listener,
-        metrics.clone(),
-        readiness.clone(),
-        shutdown.signal(),
-    ));
-    readiness.ready("listeners");
-    tasks.spawn(watch_log_dirs(
-        config.all_dirs(),
-        metrics.clone(),
-        shutdown.signal(),
-    ));
-    tasks.spawn(track_quorum_readiness(
-        raft.clone(),
-        readiness.clone(),
-        shutdown.signal(),
-    ));
-    tasks.spawn(track_metadata_readiness(
-        metadata.clone(),
-        readiness.clone(),
-        shutdown.signal(),
-    ));
-
-    Ok(RunningServer {
-        addresses: BoundAddresses {
-            http: http_addr,
-            listeners,
-        },
-        readiness,
-        metrics,
-        raft,
-        metadata,
-        controller,
-        lifecycle,
-        quorum: Some(node),
-        shutdown,
-        tasks,
-        _storage: verified,
-    })
+    Ok(listeners)
 }
 
 impl RunningServer {

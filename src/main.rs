@@ -56,6 +56,7 @@ fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // Stays long: one arm per command line subcommand.
     match cli.command {
         Command::Server(args) => {
             let loaded = load(&args)?;

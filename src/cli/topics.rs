@@ -180,119 +180,154 @@ pub async fn run(args: &TopicsArgs) -> Result<String, TopicsError> {
     if args.create {
         create(&mut conn, args, &topic()?, timeout).await
     } else if args.delete {
-        let name = topic()?;
-        let req = DeleteTopicsRequest::default()
-            .with_timeout_ms(timeout.as_millis() as i32)
-            .with_topics(vec![
-                DeleteTopicState::default()
-                    .with_name(Some(TopicName(StrBytes::from_string(name.clone())))),
-            ]);
-        let resp = send_retry(&mut conn, &req, 6, timeout, |r| {
-            r.responses.first().map(|t| t.error_code)
-        })
-        .await?;
-        match resp.responses.first() {
-            Some(t) if t.error_code == 0 => Ok(String::new()),
-            Some(t)
-                if args.if_exists
-                    && t.error_code == ResponseError::UnknownTopicOrPartition.code() =>
-            {
-                Ok(String::new())
-            }
-            Some(t) => Err(kafka_error(t.error_code, t.error_message.as_ref())),
-            None => Err(TopicsError::Usage("empty DeleteTopics response".into())),
-        }
+        delete(&mut conn, args, &topic()?, timeout).await
     } else if args.alter {
-        let name = topic()?;
-        let count = args
-            .partitions
-            .ok_or_else(|| TopicsError::Usage("--alter needs --partitions".into()))?;
-        let req = CreatePartitionsRequest::default()
-            .with_timeout_ms(timeout.as_millis() as i32)
-            .with_topics(vec![
-                CreatePartitionsTopic::default()
-                    .with_name(TopicName(StrBytes::from_string(name)))
-                    .with_count(count)
-                    .with_assignments(None),
-            ]);
-        let resp = send_retry(&mut conn, &req, 3, timeout, |r| {
-            r.results.first().map(|t| t.error_code)
-        })
-        .await?;
-        match resp.results.first() {
-            Some(t) if t.error_code == 0 => Ok(String::new()),
-            Some(t)
-                if args.if_exists
-                    && t.error_code == ResponseError::UnknownTopicOrPartition.code() =>
-            {
-                Ok(String::new())
-            }
-            Some(t) => Err(kafka_error(t.error_code, t.error_message.as_ref())),
-            None => Err(TopicsError::Usage("empty CreatePartitions response".into())),
-        }
+        alter(&mut conn, args, &topic()?, timeout).await
     } else {
-        let topics = args.topic.as_ref().map(|t| {
-            vec![
-                MetadataRequestTopic::default()
-                    .with_name(Some(TopicName(StrBytes::from_string(t.clone())))),
-            ]
-        });
-        let req = MetadataRequest::default()
-            .with_topics(topics)
-            .with_allow_auto_topic_creation(false);
-        let resp = conn.send(&req, 12, timeout).await?;
-        if let Some(t) = resp.topics.iter().find(|t| t.error_code != 0) {
-            if args.if_exists && t.error_code == ResponseError::UnknownTopicOrPartition.code() {
-                return Ok(String::new());
-            }
-            return Err(kafka_error(t.error_code, None));
+        describe(&mut conn, args, timeout).await
+    }
+}
+
+/// `--delete`: deletes the topic.
+async fn delete(
+    conn: &mut KafkaConnection,
+    args: &TopicsArgs,
+    name: &str,
+    timeout: Duration,
+) -> Result<String, TopicsError> {
+    let req = DeleteTopicsRequest::default()
+        .with_timeout_ms(timeout.as_millis() as i32)
+        .with_topics(vec![
+            DeleteTopicState::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name.to_string())))),
+        ]);
+    let resp = send_retry(conn, &req, 6, timeout, |r| {
+        r.responses.first().map(|t| t.error_code)
+    })
+    .await?;
+    let first = resp.responses.first();
+    outcome(
+        args,
+        first.map(|t| (t.error_code, t.error_message.as_ref())),
+        "DeleteTopics",
+    )
+}
+
+/// `--alter --partitions N`: grows the topic to N partitions.
+async fn alter(
+    conn: &mut KafkaConnection,
+    args: &TopicsArgs,
+    name: &str,
+    timeout: Duration,
+) -> Result<String, TopicsError> {
+    let count = args
+        .partitions
+        .ok_or_else(|| TopicsError::Usage("--alter needs --partitions".into()))?;
+    let req = CreatePartitionsRequest::default()
+        .with_timeout_ms(timeout.as_millis() as i32)
+        .with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                .with_count(count)
+                .with_assignments(None),
+        ]);
+    let resp = send_retry(conn, &req, 3, timeout, |r| {
+        r.results.first().map(|t| t.error_code)
+    })
+    .await?;
+    let first = resp.results.first();
+    outcome(
+        args,
+        first.map(|t| (t.error_code, t.error_message.as_ref())),
+        "CreatePartitions",
+    )
+}
+
+/// The answer to a one-topic request `what`: done, or (with `--if-exists`) nothing to do.
+fn outcome(
+    args: &TopicsArgs,
+    first: Option<(i16, Option<&StrBytes>)>,
+    what: &str,
+) -> Result<String, TopicsError> {
+    match first {
+        Some((0, _)) => Ok(String::new()),
+        Some((code, _))
+            if args.if_exists && code == ResponseError::UnknownTopicOrPartition.code() =>
+        {
+            Ok(String::new())
         }
-        let mut views = TopicView::from_metadata(&resp);
-        if args.exclude_internal {
-            views.retain(|v| !v.name.starts_with("__"));
+        Some((code, message)) => Err(kafka_error(code, message)),
+        None => Err(TopicsError::Usage(format!("empty {what} response"))),
+    }
+}
+
+/// `--describe` and `--list`: the topics (all, or `--topic`) with their partitions and configs.
+async fn describe(
+    conn: &mut KafkaConnection,
+    args: &TopicsArgs,
+    timeout: Duration,
+) -> Result<String, TopicsError> {
+    let topics = args.topic.as_ref().map(|t| {
+        vec![
+            MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(t.clone())))),
+        ]
+    });
+    let req = MetadataRequest::default()
+        .with_topics(topics)
+        .with_allow_auto_topic_creation(false);
+    let resp = conn.send(&req, 12, timeout).await?;
+    if let Some(t) = resp.topics.iter().find(|t| t.error_code != 0) {
+        if args.if_exists && t.error_code == ResponseError::UnknownTopicOrPartition.code() {
+            return Ok(String::new());
         }
-        if args.list {
-            return Ok(views.iter().map(|v| format!("{}\n", v.name)).collect());
-        }
-        // The topic's own configs (Kafka shows the dynamic topic configs).
-        if !views.is_empty() {
-            let req = DescribeConfigsRequest::default().with_resources(
-                views
-                    .iter()
-                    .map(|v| {
-                        DescribeConfigsResource::default()
-                            .with_resource_type(2)
-                            .with_resource_name(StrBytes::from_string(v.name.clone()))
-                            .with_configuration_keys(None)
-                    })
-                    .collect(),
-            );
-            if let Ok(resp) = conn.send(&req, 4, timeout).await {
-                for r in resp.results {
-                    if let Some(v) = views
-                        .iter_mut()
-                        .find(|v| v.name == r.resource_name.as_str())
-                    {
-                        v.configs = r
-                            .configs
-                            .iter()
-                            .filter(|c| c.config_source == 1)
-                            .map(|c| format!("{}={}", c.name, c.value.as_deref().unwrap_or("")))
-                            .collect();
-                    }
+        return Err(kafka_error(t.error_code, None));
+    }
+    let mut views = TopicView::from_metadata(&resp);
+    if args.exclude_internal {
+        views.retain(|v| !v.name.starts_with("__"));
+    }
+    if args.list {
+        return Ok(views.iter().map(|v| format!("{}\n", v.name)).collect());
+    }
+    // The topic's own configs (Kafka shows the dynamic topic configs).
+    if !views.is_empty() {
+        let req = DescribeConfigsRequest::default().with_resources(
+            views
+                .iter()
+                .map(|v| {
+                    DescribeConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_string(v.name.clone()))
+                        .with_configuration_keys(None)
+                })
+                .collect(),
+        );
+        if let Ok(resp) = conn.send(&req, 4, timeout).await {
+            for r in resp.results {
+                if let Some(v) = views
+                    .iter_mut()
+                    .find(|v| v.name == r.resource_name.as_str())
+                {
+                    v.configs = r
+                        .configs
+                        .iter()
+                        .filter(|c| c.config_source == 1)
+                        .map(|c| format!("{}={}", c.name, c.value.as_deref().unwrap_or("")))
+                        .collect();
                 }
             }
         }
-        let partition_filter = |p: &PartitionView| {
-            (!args.under_replicated_partitions || p.isr.len() < p.replicas.len())
-                && (!args.unavailable_partitions || p.leader < 0)
-        };
-        let header = !args.under_replicated_partitions && !args.unavailable_partitions;
-        Ok(views
-            .iter()
-            .map(|v| v.format(partition_filter, header))
-            .collect())
     }
+    let partition_filter = |p: &PartitionView| {
+        (!args.under_replicated_partitions || p.isr.len() < p.replicas.len())
+            && (!args.unavailable_partitions || p.leader < 0)
+    };
+    let header = !args.under_replicated_partitions && !args.unavailable_partitions;
+    Ok(views
+        .iter()
+        .map(|v| v.format(partition_filter, header))
+        .collect())
 }
 
 /// Sends `req`, retrying while the answer is NOT_CONTROLLER or another retriable error,

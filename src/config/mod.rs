@@ -7,10 +7,16 @@
 pub mod connection_limits;
 pub mod endpoint;
 pub mod error;
+mod identity;
 pub mod keys;
+mod listeners;
+mod log_settings;
 pub mod properties;
+mod quorum;
+mod reader;
 pub mod server_config;
 pub mod sources;
+mod telemetry;
 
 use std::path::Path;
 

@@ -15,6 +15,7 @@ use crate::controller::broker_heartbeat::{
 };
 use crate::controller::context::{Context, ControllerResult};
 use crate::controller::replication_control::{elect_for_leaderless, remove_broker_from_partitions};
+use crate::metadata::cluster_image::BrokerRegistration;
 use crate::metadata::features_image::METADATA_VERSION;
 use crate::metadata::image::MetadataImage;
 use crate::metadata::records::{
@@ -107,8 +108,36 @@ pub fn register_broker(
         return fail(ResponseError::UnsupportedVersion);
     }
     let epoch = ctx.next_offset;
-    let record = RegisterBrokerRecord {
-        broker_id: id,
+    let record = registration_record(r, epoch, &supported);
+    heartbeats.register(id, epoch, ctx.now_ms);
+    tracing::info!(broker = id, epoch, "registering broker");
+    // A new incarnation replaces the old one: its replicas leave ISRs until it catches up.
+    let mut records = Vec::new();
+    if image
+        .cluster
+        .brokers
+        .get(&id)
+        .is_some_and(|b| b.is_active())
+    {
+        records.extend(remove_broker_from_partitions(image, id));
+    }
+    records.push(ApiMessageAndVersion::latest(
+        MetadataRecord::RegisterBroker(record),
+    ));
+    ControllerResult::new(
+        records,
+        BrokerRegistrationResponse::default().with_broker_epoch(epoch),
+    )
+}
+
+/// The RegisterBrokerRecord of a broker registering at `epoch` with its `supported` features.
+fn registration_record(
+    r: &BrokerRegistrationRequest,
+    epoch: i64,
+    supported: &[(String, i16, i16)],
+) -> RegisterBrokerRecord {
+    RegisterBrokerRecord {
+        broker_id: r.broker_id.0,
         incarnation_id: r.incarnation_id,
         broker_epoch: epoch,
         end_points: r
@@ -140,26 +169,7 @@ pub fn register_broker(
         in_controlled_shutdown: false,
         log_dirs: r.log_dirs.clone(),
         ..Default::default()
-    };
-    heartbeats.register(id, epoch, ctx.now_ms);
-    tracing::info!(broker = id, epoch, "registering broker");
-    // A new incarnation replaces the old one: its replicas leave ISRs until it catches up.
-    let mut records = Vec::new();
-    if image
-        .cluster
-        .brokers
-        .get(&id)
-        .is_some_and(|b| b.is_active())
-    {
-        records.extend(remove_broker_from_partitions(image, id));
     }
-    records.push(ApiMessageAndVersion::latest(
-        MetadataRecord::RegisterBroker(record),
-    ));
-    ControllerResult::new(
-        records,
-        BrokerRegistrationResponse::default().with_broker_epoch(epoch),
-    )
 }
 
 fn fence_record(id: i32, epoch: i64) -> ApiMessageAndVersion {
@@ -232,6 +242,27 @@ pub fn broker_heartbeat(
         leads,
         lowest_active_offset,
     );
+    let records = transition_records(ctx, heartbeats, reg, current, next);
+    ControllerResult::new(
+        records,
+        BrokerHeartbeatResponse::default()
+            .with_is_caught_up(reply.is_caught_up)
+            .with_is_fenced(reply.is_fenced)
+            .with_should_shut_down(reply.should_shut_down),
+    )
+}
+
+/// The records that move broker `reg` from lifecycle state `current` to `next`: unfence it
+/// (and elect leaders where it can lead), fence it, or start its controlled shutdown.
+fn transition_records(
+    ctx: &Context<'_>,
+    heartbeats: &mut BrokerHeartbeatManager,
+    reg: &BrokerRegistration,
+    current: BrokerLifecycleState,
+    next: BrokerLifecycleState,
+) -> Vec<ApiMessageAndVersion> {
+    let image = ctx.image;
+    let id = reg.id;
     let mut records = Vec::new();
     match (current, next) {
         (BrokerLifecycleState::Fenced, BrokerLifecycleState::Unfenced) => {
@@ -276,13 +307,7 @@ pub fn broker_heartbeat(
         }
         _ => {}
     }
-    ControllerResult::new(
-        records,
-        BrokerHeartbeatResponse::default()
-            .with_is_caught_up(reply.is_caught_up)
-            .with_is_fenced(reply.is_fenced)
-            .with_should_shut_down(reply.should_shut_down),
-    )
+    records
 }
 
 pub fn unregister_broker(

@@ -121,47 +121,13 @@ fn incremental(
                 Some(v)
             }
             DELETE => None,
-            APPEND | SUBTRACT => {
-                let is_list = resource.resource_type != resource_type::TOPIC
-                    || topic_config::topic_config(name)
-                        .is_some_and(|k| k.kind == topic_config::ConfigType::List);
-                if !is_list {
-                    return Err((
-                        ResponseError::InvalidConfig,
-                        format!(
-                            "Config value append/subtract is not allowed for config key {name}"
-                        ),
-                    ));
-                }
-                let mut items: Vec<String> = existing
-                    .as_deref()
-                    .unwrap_or("")
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                let given: Vec<String> = value
-                    .as_deref()
-                    .unwrap_or("")
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                if *op == APPEND {
-                    for g in given {
-                        if !items.contains(&g) {
-                            items.push(g);
-                        }
-                    }
-                } else {
-                    items.retain(|i| !given.contains(i));
-                }
-                let joined = items.join(",");
-                check_value(resource, name, &joined)?;
-                Some(joined)
-            }
+            APPEND | SUBTRACT => Some(append_or_subtract(
+                resource,
+                name,
+                *op == APPEND,
+                existing.as_deref(),
+                value.as_deref(),
+            )?),
             other => {
                 return Err((
                     ResponseError::InvalidRequest,
@@ -176,6 +142,51 @@ fn incremental(
         .filter(|(name, value)| current.get(name) != value.as_ref())
         .map(|(name, value)| config_record(resource, &name, value))
         .collect())
+}
+
+/// APPEND or SUBTRACT on a list config: the `existing` items with those of `value` added
+/// (each once) or removed.
+fn append_or_subtract(
+    resource: &ConfigResource,
+    name: &str,
+    append: bool,
+    existing: Option<&str>,
+    value: Option<&str>,
+) -> Result<String, Failure> {
+    let is_list = resource.resource_type != resource_type::TOPIC
+        || topic_config::topic_config(name)
+            .is_some_and(|k| k.kind == topic_config::ConfigType::List);
+    if !is_list {
+        return Err((
+            ResponseError::InvalidConfig,
+            format!("Config value append/subtract is not allowed for config key {name}"),
+        ));
+    }
+    let mut items = list_items(existing);
+    let given = list_items(value);
+    if append {
+        for g in given {
+            if !items.contains(&g) {
+                items.push(g);
+            }
+        }
+    } else {
+        items.retain(|i| !given.contains(i));
+    }
+    let joined = items.join(",");
+    check_value(resource, name, &joined)?;
+    Ok(joined)
+}
+
+/// The non-empty items of a comma-separated list value.
+fn list_items(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn incremental_alter_configs(

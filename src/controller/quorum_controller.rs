@@ -19,7 +19,7 @@ use crate::controller::{
 };
 use crate::metadata::delta::MetadataDelta;
 use crate::metadata::image::MetadataImage;
-use crate::metadata::records;
+use crate::metadata::records::{self, ApiMessageAndVersion};
 use crate::metadata_io::listener::MetadataState;
 use crate::observability::Metrics;
 use crate::raft_io::driver::{AppendError, RaftHandle};
@@ -96,6 +96,84 @@ struct Active {
 
 type AppendOutcome = Result<Result<(Offset, Offset), AppendError>, oneshot::error::RecvError>;
 type AppendResults = mpsc::Sender<(i32, i64, AppendOutcome)>;
+
+impl Active {
+    /// Answers a request that wrote nothing. A read of possibly uncommitted state waits for
+    /// what it may have seen.
+    fn answer_read(
+        &mut self,
+        response: ControllerResponse,
+        reply: Option<oneshot::Sender<Result<ControllerResponse, ControllerError>>>,
+    ) {
+        match self.deferred.back() {
+            None => {
+                if let Some(r) = reply {
+                    let _ = r.send(Ok(response));
+                }
+            }
+            Some(last) => {
+                let last_offset = last.last_offset;
+                self.deferred.push_back(Deferred {
+                    last_offset,
+                    appended_at: crate::clock::instant_now(),
+                    reply,
+                    response: Some(response),
+                });
+            }
+        }
+    }
+}
+
+/// Replays `records` onto `pending` and encodes them for the log.
+fn replay_and_encode(
+    pending: &MetadataImage,
+    records: &[ApiMessageAndVersion],
+    metrics: &Metrics,
+) -> (MetadataDelta, Vec<Bytes>) {
+    // Replay first: a record the image cannot apply must never reach the log. The
+    // controller wrote that record itself, so this is a bug in it, not bad input: stop
+    // (nothing was written; a restarted node follows the committed log).
+    let mut delta = MetadataDelta::new(pending);
+    for r in records {
+        if let Err(e) = delta.replay(r) {
+            metrics.controller.metadata_errors.inc();
+            controller_bug(&format!(
+                "it produced a {} record it cannot apply: {e}",
+                r.record.name()
+            ));
+        }
+    }
+    let encoded: Result<Vec<Bytes>, _> = records.iter().map(records::encode).collect();
+    let encoded = match encoded {
+        Ok(e) => e,
+        Err(e) => {
+            metrics.controller.metadata_errors.inc();
+            controller_bug(&format!("it produced a record it cannot encode: {e}"));
+        }
+    };
+    (delta, encoded)
+}
+
+/// Counts (and warns about) the unclean leader elections among `records`.
+fn count_unclean_elections(records: &[ApiMessageAndVersion], metrics: &Metrics) {
+    let unclean = records
+        .iter()
+        .filter(|r| {
+            matches!(&r.record, crate::metadata::records::MetadataRecord::PartitionChange(c)
+                if c.leader_recovery_state == 1 && c.leader >= 0)
+        })
+        .count();
+    if unclean > 0 {
+        tracing::warn!(
+            partitions = unclean,
+            "unclean leader election: data may be lost"
+        );
+        metrics
+            .controller
+            .unclean_leader_elections
+            .inc_by(unclean as u64);
+    }
+}
 
 /// Stops the process: the controller's own records are wrong, and answering NOT_CONTROLLER
 /// would hide it (the next active controller may write the same). Exit code 70 (EX_SOFTWARE).
@@ -230,65 +308,12 @@ impl QuorumController {
             return;
         };
         if result.records.is_empty() {
-            // A read of possibly uncommitted state waits for what it may have seen.
-            match active.deferred.back() {
-                None => {
-                    if let Some(r) = reply {
-                        let _ = r.send(Ok(result.response));
-                    }
-                }
-                Some(last) => {
-                    let last_offset = last.last_offset;
-                    active.deferred.push_back(Deferred {
-                        last_offset,
-                        appended_at: crate::clock::instant_now(),
-                        reply,
-                        response: Some(result.response),
-                    });
-                }
-            }
+            active.answer_read(result.response, reply);
             return;
         }
-        // Replay first: a record the image cannot apply must never reach the log. The
-        // controller wrote that record itself, so this is a bug in it, not bad input: stop
-        // (nothing was written; a restarted node follows the committed log).
-        let mut delta = MetadataDelta::new(&active.pending);
-        for r in &result.records {
-            if let Err(e) = delta.replay(r) {
-                self.metrics.controller.metadata_errors.inc();
-                controller_bug(&format!(
-                    "it produced a {} record it cannot apply: {e}",
-                    r.record.name()
-                ));
-            }
-        }
-        let encoded: Result<Vec<Bytes>, _> = result.records.iter().map(records::encode).collect();
-        let encoded = match encoded {
-            Ok(e) => e,
-            Err(e) => {
-                self.metrics.controller.metadata_errors.inc();
-                controller_bug(&format!("it produced a record it cannot encode: {e}"));
-            }
-        };
+        let (delta, encoded) = replay_and_encode(&active.pending, &result.records, &self.metrics);
         let count = encoded.len() as i64;
-        let unclean = result
-            .records
-            .iter()
-            .filter(|r| {
-                matches!(&r.record, crate::metadata::records::MetadataRecord::PartitionChange(c)
-                    if c.leader_recovery_state == 1 && c.leader >= 0)
-            })
-            .count();
-        if unclean > 0 {
-            tracing::warn!(
-                partitions = unclean,
-                "unclean leader election: data may be lost"
-            );
-            self.metrics
-                .controller
-                .unclean_leader_elections
-                .inc_by(unclean as u64);
-        }
+        count_unclean_elections(&result.records, &self.metrics);
         let expected = active.next_offset;
         match self.raft.append_queued(Epoch(active.epoch), encoded).await {
             Ok(rx) => {

@@ -50,6 +50,7 @@ impl ControllerRequest {
     /// The answer carrying `error` everywhere the request's shape allows (used when this node
     /// is not the active controller).
     pub fn error_response(&self, error: kafka_protocol::ResponseError) -> ControllerResponse {
+        // Stays long: one arm per controller API, each shaped by its response.
         use kafka_protocol::messages::*;
         let code = error.code();
         match self {

@@ -11,15 +11,21 @@ pub mod compression;
 pub mod config;
 pub mod epoch_cache;
 pub mod error;
+mod flush;
 pub mod index;
 #[allow(clippy::module_inception)]
 pub mod log;
+mod recovery;
+mod retention;
 pub mod segment;
+mod truncation;
 
 pub use batch::RecordBatch;
 pub use config::LogConfig;
 pub use error::LogError;
-pub use log::{AppendInfo, FlushInfo, Log, RecoveryReport};
+pub use flush::{FlushInfo, RolledFlush};
+pub use log::{AppendInfo, Log};
+pub use recovery::RecoveryReport;
 
 #[cfg(test)]
 mod tests;

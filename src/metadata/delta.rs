@@ -75,6 +75,7 @@ impl MetadataDelta {
 
     /// Applies one record. On error nothing changed.
     pub fn replay(&mut self, m: &ApiMessageAndVersion) -> Result<(), ReplayError> {
+        // Stays long: one arm per metadata record type, each a few lines.
         let img = &mut self.image;
         let ch = &mut self.changes;
         match &m.record {

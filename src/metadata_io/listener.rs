@@ -193,16 +193,7 @@ impl ListenerTask {
                     .apply_batches(&batches, self.clock.wall_ms(), &mut errors)
             }
         };
-        for e in &errors {
-            tracing::error!(error = %e, "metadata log problem; the record is skipped");
-            match e {
-                LoadError::Replay { .. } => self.metrics.metadata.apply_errors.inc(),
-                LoadError::Decode { .. } | LoadError::Snapshot { .. } => {
-                    self.metrics.metadata.load_errors.inc()
-                }
-            }
-            self.metrics.controller.metadata_errors.inc();
-        }
+        self.report_load_errors(&errors);
         if let Some(u) = update {
             if u.from_snapshot.is_none() && self.loader.position().last_offset >= 0 {
                 tracing::debug!(
@@ -211,24 +202,7 @@ impl ListenerTask {
                     "metadata image published"
                 );
             }
-            let mv = u.image.features.metadata_version();
-            if mv != self.metadata_version {
-                if let Some(old) = self.metadata_version {
-                    let _ = self
-                        .metrics
-                        .metadata
-                        .version_info
-                        .remove_label_values(&[&old.to_string()]);
-                }
-                if let Some(new) = mv {
-                    self.metrics
-                        .metadata
-                        .version_info
-                        .with_label_values(&[&new.to_string()])
-                        .set(1);
-                }
-                self.metadata_version = mv;
-            }
+            self.note_metadata_version(u.image.features.metadata_version());
             let leader = self.loader.leader();
             let update = MetadataUpdate {
                 image: u.image.clone(),
@@ -258,6 +232,41 @@ impl ListenerTask {
         }
         self.update_gauges();
         self.maybe_snapshot().await;
+    }
+
+    /// Logs and counts the problems a load skipped.
+    fn report_load_errors(&self, errors: &[LoadError]) {
+        for e in errors {
+            tracing::error!(error = %e, "metadata log problem; the record is skipped");
+            match e {
+                LoadError::Replay { .. } => self.metrics.metadata.apply_errors.inc(),
+                LoadError::Decode { .. } | LoadError::Snapshot { .. } => {
+                    self.metrics.metadata.load_errors.inc()
+                }
+            }
+            self.metrics.controller.metadata_errors.inc();
+        }
+    }
+
+    /// Exports the metadata version of the published image (`kafka_metadata_version_info`).
+    fn note_metadata_version(&mut self, mv: Option<i16>) {
+        if mv != self.metadata_version {
+            if let Some(old) = self.metadata_version {
+                let _ = self
+                    .metrics
+                    .metadata
+                    .version_info
+                    .remove_label_values(&[&old.to_string()]);
+            }
+            if let Some(new) = mv {
+                self.metrics
+                    .metadata
+                    .version_info
+                    .with_label_values(&[&new.to_string()])
+                    .set(1);
+            }
+            self.metadata_version = mv;
+        }
     }
 
     /// Hands `update` to every publisher in order, timing each.

@@ -144,6 +144,7 @@ pub const RAFT_STATES: &[&str] = &[
 
 impl RaftMetrics {
     fn register(b: &mut Builder) -> RaftMetrics {
+        // Stays long: the catalogue of the `kafka_raft_*` metrics, one entry per metric.
         let m = RaftMetrics {
             state: b.gauge_vec(
                 "kafka_raft_state",
@@ -259,6 +260,7 @@ impl RaftMetrics {
 impl Metrics {
     /// Creates the registry with every metric, plus the standard `process_*` collector.
     pub fn new() -> Metrics {
+        // Stays long: the catalogue of the process-wide metrics, one entry per metric.
         let mut b = Builder::new();
         let node_info = b.gauge_vec(
             "kafka_node_info",

@@ -107,45 +107,52 @@ impl<L: RaftLog> RaftCore<L> {
             next_deadline: now,
         };
         core.reported_hw = core.high_watermark;
-        let log_epoch = core.log.last_fetched_epoch();
-        if core.epoch < log_epoch {
-            core.epoch = log_epoch;
-            core.leader_id = None;
-            core.voted_id = None;
-            core.persist_pending = true;
-            core.role = Role::Unattached {
-                election_deadline: core.random_election_deadline(now),
+        core.resume_role(now);
+        Ok(core)
+    }
+
+    /// The role a starting node resumes: from its persisted quorum state, unless its log has
+    /// seen a newer epoch.
+    fn resume_role(&mut self, now: MonoTime) {
+        let me = self.cfg.node_id;
+        let log_epoch = self.log.last_fetched_epoch();
+        if self.epoch < log_epoch {
+            self.epoch = log_epoch;
+            self.leader_id = None;
+            self.voted_id = None;
+            self.persist_pending = true;
+            self.role = Role::Unattached {
+                election_deadline: self.random_election_deadline(now),
             };
-        } else if core.leader_id == Some(me) {
-            core.role = Role::Resigned(ResignedState {
-                election_deadline: core.random_election_deadline(now),
-                unacked: core.other_voters().into_iter().collect(),
-                preferred: core.other_voters(),
+        } else if self.leader_id == Some(me) {
+            self.role = Role::Resigned(ResignedState {
+                election_deadline: self.random_election_deadline(now),
+                unacked: self.other_voters().into_iter().collect(),
+                preferred: self.other_voters(),
             });
-        } else if core.voted_id == Some(me) && core.leader_id.is_none() {
-            core.role = Role::Candidate(Nominee {
+        } else if self.voted_id == Some(me) && self.leader_id.is_none() {
+            self.role = Role::Candidate(Nominee {
                 granted: BTreeSet::from([me]),
                 rejected: BTreeSet::new(),
-                deadline: core.random_election_deadline(now),
+                deadline: self.random_election_deadline(now),
                 send_after: now,
                 retries: 0,
             });
-            core.election_started_at = Some(now);
-        } else if let Some(leader) = core.leader_id {
-            core.role = Role::Follower(FollowerState {
+            self.election_started_at = Some(now);
+        } else if let Some(leader) = self.leader_id {
+            self.role = Role::Follower(FollowerState {
                 leader,
-                fetch_deadline: now.plus(core.cfg.fetch_timeout),
+                fetch_deadline: now.plus(self.cfg.fetch_timeout),
                 has_fetched: false,
                 leader_resigned: false,
                 next_fetch_at: now,
                 snapshot: None,
             });
         } else {
-            core.role = Role::Unattached {
-                election_deadline: core.random_election_deadline(now),
+            self.role = Role::Unattached {
+                election_deadline: self.random_election_deadline(now),
             };
         }
-        Ok(core)
     }
 
     /// Feeds one input at time `now`; appends the outputs, in execution order, to `out`.

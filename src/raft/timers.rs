@@ -67,16 +67,7 @@ impl<L: RaftLog> RaftCore<L> {
     // ----- timers -----
 
     pub(crate) fn poll(&mut self, now: MonoTime) {
-        let expired: Vec<NodeId> = self
-            .inflight
-            .iter()
-            .filter(|(_, i)| i.deadline <= now)
-            .map(|(n, _)| *n)
-            .collect();
-        for n in expired {
-            self.inflight.remove(&n);
-            self.counters.request_timeouts += 1;
-        }
+        self.expire_requests(now);
         match &self.role {
             Role::Unattached { election_deadline } => {
                 if self.is_voter() && *election_deadline <= now {
@@ -143,6 +134,26 @@ impl<L: RaftLog> RaftCore<L> {
             }
         }
         self.send_due_requests(now);
+        self.report_shutdown_ready();
+    }
+
+    /// Forgets the requests whose deadline passed (counted as timeouts).
+    fn expire_requests(&mut self, now: MonoTime) {
+        let expired: Vec<NodeId> = self
+            .inflight
+            .iter()
+            .filter(|(_, i)| i.deadline <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in expired {
+            self.inflight.remove(&n);
+            self.counters.request_timeouts += 1;
+        }
+    }
+
+    /// Reports `ShutdownReady` once a node that is shutting down may stop: it is not a voter,
+    /// the only voter, or a follower of another leader.
+    fn report_shutdown_ready(&mut self) {
         if self.shutting_down && !self.shutdown_reported {
             let remote_leader = self.leader_id.is_some_and(|l| l != self.cfg.node_id)
                 && matches!(self.role, Role::Follower(_));

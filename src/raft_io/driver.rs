@@ -7,6 +7,7 @@
 //! runtime (one request in flight per peer, as the core expects).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -328,23 +329,10 @@ impl<L: RaftLog> Driver<L> {
         let mut out = Vec::new();
         let mut latencies = Vec::new();
         loop {
-            let deadline = self.clock.instant(self.core.next_deadline());
-            let shutdown_deadline = self.shutdown.as_ref().map(|(_, d)| *d);
-            let linger_deadline = self.lingering.as_ref().map(|b| b.deadline);
-            let input = tokio::select! {
-                ev = rx.recv() => match ev {
-                    Some(ev) => match self.input_for(ev) {
-                        Some(input) => input,
-                        None => continue,
-                    },
-                    None => Input::Shutdown,
-                },
-                _ = tokio::time::sleep_until(deadline.into()) => Input::Tick,
-                _ = sleep_until_opt(linger_deadline) => self.take_lingering(),
-                _ = sleep_until_opt(shutdown_deadline) => {
-                    tracing::warn!("raft shutdown deadline passed before a hand-over completed");
-                    break;
-                }
+            let input = match self.next_input(&mut rx).await {
+                ControlFlow::Continue(Some(input)) => input,
+                ControlFlow::Continue(None) => continue,
+                ControlFlow::Break(()) => break,
             };
             let append_callers = match &input {
                 Input::Append { .. } => std::mem::take(&mut self.appending),
@@ -352,116 +340,15 @@ impl<L: RaftLog> Driver<L> {
             };
             out.clear();
             self.core.step(self.clock.now(), input, &mut out);
-            let mut append_result = None;
-            let mut ready = false;
+            let mut step = StepResult::default();
             for o in out.drain(..) {
-                match o {
-                    Output::PersistQuorumState(state) => {
-                        if let Err(e) = self.store.write(&state) {
-                            // The vote and epoch must be durable before any send: without them
-                            // the quorum's safety is gone. Exit so systemd restarts the node.
-                            tracing::error!(error = %e, "cannot persist quorum-state; exiting");
-                            std::process::exit(70);
-                        }
-                    }
-                    Output::FlushLog { .. } => self.core.log_mut().flush(),
-                    Output::Send { to, msg } => self.send(to, msg),
-                    Output::Committed { high_watermark } => {
-                        let now = crate::clock::instant_now();
-                        while let Some((last, at)) = self.appends.front() {
-                            if *last < high_watermark {
-                                latencies.push(now.duration_since(*at));
-                                self.appends.pop_front();
-                            } else {
-                                break;
-                            }
-                        }
-                        self.committed_tx.send_replace(Some(high_watermark));
-                    }
-                    Output::LeaderChanged { epoch, leader_id } => {
-                        tracing::info!(epoch = epoch.0, leader = ?leader_id.map(|l| l.0), "quorum leader changed");
-                        self.appends.clear();
-                    }
-                    Output::LeaderEpochCommitted {
-                        epoch,
-                        epoch_start_offset,
-                    } => {
-                        tracing::info!(
-                            epoch = epoch.0,
-                            epoch_start_offset = epoch_start_offset.0,
-                            "leader epoch committed"
-                        );
-                    }
-                    Output::Appended {
-                        base_offset,
-                        last_offset,
-                        ..
-                    } => {
-                        self.appends
-                            .push_back((last_offset, crate::clock::instant_now()));
-                        append_result = Some(Ok((base_offset, last_offset)));
-                    }
-                    Output::AppendRejected { epoch } => {
-                        append_result = Some(Err(AppendError::NotLeader(epoch)))
-                    }
-                    Output::SnapshotCreated { id } => {
-                        tracing::info!(
-                            offset = id.offset.0,
-                            epoch = id.epoch.0,
-                            "snapshot created"
-                        );
-                    }
-                    Output::SnapshotRejected { id, reason } => {
-                        tracing::warn!(
-                            offset = id.offset.0,
-                            epoch = id.epoch.0,
-                            ?reason,
-                            "snapshot refused"
-                        );
-                    }
-                    Output::SnapshotInstalled { id } => {
-                        tracing::info!(
-                            offset = id.offset.0,
-                            epoch = id.epoch.0,
-                            "snapshot installed from the leader"
-                        );
-                        if let Some(c) = &mut self.cursor {
-                            c.reset();
-                        }
-                    }
-                    Output::ShutdownReady => ready = true,
-                }
+                self.execute(o, &mut latencies, &mut step);
             }
-            // Each caller gets its own slice of the batch's offsets.
-            let mut next = match append_result {
-                Some(Ok((base, _))) => Some(base),
-                _ => None,
-            };
-            for (count, reply) in append_callers {
-                let result = match (&append_result, next) {
-                    (Some(Ok(_)), Some(first)) => {
-                        let last = Offset(first.0 + count as i64 - 1);
-                        next = Some(Offset(last.0 + 1));
-                        Ok((first, last))
-                    }
-                    (Some(Err(e)), _) => Err(e.clone()),
-                    _ => Err(AppendError::Stopped),
-                };
-                let _ = reply.send(result);
-            }
+            answer_appends(append_callers, &step.append);
             self.deliver_committed();
-            self.status_tx.send_replace(DriverStatus {
-                raft: self.core.status(),
-                commit_latencies: std::mem::take(&mut latencies),
-                peer_queue_depth: self
-                    .peers
-                    .values()
-                    .map(|q| q.max_capacity() - q.capacity())
-                    .sum(),
-                peer_requests_dropped: self.peer_requests_dropped,
-            });
+            self.publish_status(&mut latencies);
             self.pending_inbound.retain(|_, tx| !tx.is_closed());
-            if ready || (rx.is_closed() && self.shutdown.is_none()) {
+            if step.ready || (rx.is_closed() && self.shutdown.is_none()) {
                 break;
             }
         }
@@ -469,6 +356,125 @@ impl<L: RaftLog> Driver<L> {
             let _ = reply.send(());
         }
         tracing::info!("raft driver stopped");
+    }
+
+    /// Waits for the next input of the core: an event, the core's timer, the end of the append
+    /// linger. `Continue(None)` when the event was answered without the core; `Break` when the
+    /// shutdown deadline passed.
+    async fn next_input(
+        &mut self,
+        rx: &mut mpsc::Receiver<Event>,
+    ) -> ControlFlow<(), Option<Input>> {
+        let deadline = self.clock.instant(self.core.next_deadline());
+        let shutdown_deadline = self.shutdown.as_ref().map(|(_, d)| *d);
+        let linger_deadline = self.lingering.as_ref().map(|b| b.deadline);
+        let input = tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => self.input_for(ev),
+                None => Some(Input::Shutdown),
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => Some(Input::Tick),
+            _ = sleep_until_opt(linger_deadline) => Some(self.take_lingering()),
+            _ = sleep_until_opt(shutdown_deadline) => {
+                tracing::warn!("raft shutdown deadline passed before a hand-over completed");
+                return ControlFlow::Break(());
+            }
+        };
+        ControlFlow::Continue(input)
+    }
+
+    /// Executes one output of the core's step, in order.
+    fn execute(&mut self, o: Output, latencies: &mut Vec<Duration>, step: &mut StepResult) {
+        match o {
+            Output::PersistQuorumState(state) => {
+                if let Err(e) = self.store.write(&state) {
+                    // The vote and epoch must be durable before any send: without them
+                    // the quorum's safety is gone. Exit so systemd restarts the node.
+                    tracing::error!(error = %e, "cannot persist quorum-state; exiting");
+                    std::process::exit(70);
+                }
+            }
+            Output::FlushLog { .. } => self.core.log_mut().flush(),
+            Output::Send { to, msg } => self.send(to, msg),
+            Output::Committed { high_watermark } => self.committed(high_watermark, latencies),
+            Output::LeaderChanged { epoch, leader_id } => {
+                tracing::info!(epoch = epoch.0, leader = ?leader_id.map(|l| l.0), "quorum leader changed");
+                self.appends.clear();
+            }
+            Output::LeaderEpochCommitted {
+                epoch,
+                epoch_start_offset,
+            } => {
+                tracing::info!(
+                    epoch = epoch.0,
+                    epoch_start_offset = epoch_start_offset.0,
+                    "leader epoch committed"
+                );
+            }
+            Output::Appended {
+                base_offset,
+                last_offset,
+                ..
+            } => {
+                self.appends
+                    .push_back((last_offset, crate::clock::instant_now()));
+                step.append = Some(Ok((base_offset, last_offset)));
+            }
+            Output::AppendRejected { epoch } => {
+                step.append = Some(Err(AppendError::NotLeader(epoch)))
+            }
+            Output::SnapshotCreated { id } => {
+                tracing::info!(offset = id.offset.0, epoch = id.epoch.0, "snapshot created");
+            }
+            Output::SnapshotRejected { id, reason } => {
+                tracing::warn!(
+                    offset = id.offset.0,
+                    epoch = id.epoch.0,
+                    ?reason,
+                    "snapshot refused"
+                );
+            }
+            Output::SnapshotInstalled { id } => {
+                tracing::info!(
+                    offset = id.offset.0,
+                    epoch = id.epoch.0,
+                    "snapshot installed from the leader"
+                );
+                if let Some(c) = &mut self.cursor {
+                    c.reset();
+                }
+            }
+            Output::ShutdownReady => step.ready = true,
+        }
+    }
+
+    /// The high watermark advanced: the commit latency of every append below it is measured,
+    /// and the watch is told.
+    fn committed(&mut self, high_watermark: Offset, latencies: &mut Vec<Duration>) {
+        let now = crate::clock::instant_now();
+        while let Some((last, at)) = self.appends.front() {
+            if *last < high_watermark {
+                latencies.push(now.duration_since(*at));
+                self.appends.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.committed_tx.send_replace(Some(high_watermark));
+    }
+
+    /// Reports the status after a step, with the commit latencies gathered since the last.
+    fn publish_status(&mut self, latencies: &mut Vec<Duration>) {
+        self.status_tx.send_replace(DriverStatus {
+            raft: self.core.status(),
+            commit_latencies: std::mem::take(latencies),
+            peer_queue_depth: self
+                .peers
+                .values()
+                .map(|q| q.max_capacity() - q.capacity())
+                .sum(),
+            peer_requests_dropped: self.peer_requests_dropped,
+        });
     }
 
     /// Hands the listener what became committed.
@@ -625,6 +631,39 @@ impl<L: RaftLog> Driver<L> {
                 }
             }
         }
+    }
+}
+
+/// What the outputs of one step tell the loop.
+#[derive(Default)]
+struct StepResult {
+    /// The outcome of the step's append, if it had one.
+    append: Option<Result<(Offset, Offset), AppendError>>,
+    /// The core is ready to stop (`ShutdownReady`).
+    ready: bool,
+}
+
+/// Answers the callers of a step's append: each caller gets its own slice of the batch's
+/// offsets.
+fn answer_appends(
+    callers: Vec<(usize, AppendReply)>,
+    append_result: &Option<Result<(Offset, Offset), AppendError>>,
+) {
+    let mut next = match append_result {
+        Some(Ok((base, _))) => Some(*base),
+        _ => None,
+    };
+    for (count, reply) in callers {
+        let result = match (append_result, next) {
+            (Some(Ok(_)), Some(first)) => {
+                let last = Offset(first.0 + count as i64 - 1);
+                next = Some(Offset(last.0 + 1));
+                Ok((first, last))
+            }
+            (Some(Err(e)), _) => Err(e.clone()),
+            _ => Err(AppendError::Stopped),
+        };
+        let _ = reply.send(result);
     }
 }
 

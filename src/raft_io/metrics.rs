@@ -7,7 +7,7 @@ use super::driver::{DriverStatus, RaftHandle};
 use crate::clock::Clock;
 use crate::observability::Metrics;
 use crate::observability::metrics::{RAFT_STATES, RaftMetrics};
-use crate::raft::RaftCounters;
+use crate::raft::{RaftCounters, RaftStatus};
 use crate::shutdown::ShutdownSignal;
 use crate::types::MonoTime;
 
@@ -58,7 +58,14 @@ impl RaftMetricsUpdater {
             }
             self.last_election = s.last_election_duration;
         }
-        let c = s.counters;
+        self.update_counters(status);
+        self.update_followers(s, current, now);
+    }
+
+    /// Cumulative core counters become increments of the Prometheus counters.
+    fn update_counters(&mut self, status: &DriverStatus) {
+        let m = &self.m;
+        let c = status.raft.counters;
         let delta = |new: u64, old: u64| new.saturating_sub(old);
         m.elections.inc_by(delta(c.elections, self.last.elections));
         m.fetch_timeouts
@@ -83,7 +90,11 @@ impl RaftMetricsUpdater {
                 .saturating_sub(self.last_dropped),
         );
         self.last_dropped = status.peer_requests_dropped;
+    }
 
+    /// Follower lag and catch-up age, exported by the leader only.
+    fn update_followers(&mut self, s: &RaftStatus, current: &str, now: MonoTime) {
+        let m = &self.m;
         // Follower lag exists only on the leader; elsewhere the series disappear. Stale label
         // sets are removed individually so a scrape never sees a half-updated set.
         let mut seen: Vec<(String, &'static str)> = Vec::new();

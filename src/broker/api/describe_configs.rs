@@ -9,6 +9,7 @@ use kafka_protocol::messages::ApiKey;
 use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -19,6 +20,7 @@ use super::BrokerContext;
 use crate::config::keys::{self, KeyType};
 use crate::metadata::config_resolution::{Synonym, broker_synonyms, topic_synonyms};
 use crate::metadata::configs_image::resource_type;
+use crate::metadata::image::MetadataImage;
 use crate::metadata::topic_config::{ConfigType, TOPIC_CONFIGS};
 
 fn key_type_id(t: KeyType) -> i8 {
@@ -103,76 +105,19 @@ pub fn handle(
             let base = DescribeConfigsResult::default()
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
-            let fail = |e: ResponseError, msg: String| {
-                base.clone()
-                    .with_error_code(e.code())
-                    .with_error_message(Some(StrBytes::from_string(msg)))
-            };
-            match res.resource_type {
-                resource_type::TOPIC => {
-                    if image.topics.get_by_name(&name).is_none() {
-                        return fail(
-                            ResponseError::UnknownTopicOrPartition,
-                            format!("Topic {name} does not exist."),
-                        );
-                    }
-                    let configs = TOPIC_CONFIGS
-                        .iter()
-                        .filter(|k| wanted(&res.configuration_keys, k.name))
-                        .map(|k| {
-                            let syn =
-                                topic_synonyms(&image.configs, static_values, ctx.node_id, &name, k);
-                            entry(k.name, syn, false, k.kind.wire_id(), "", r)
-                        })
-                        .collect();
-                    base.with_configs(configs)
-                }
-                resource_type::BROKER => {
-                    let id = if name.is_empty() {
-                        None
-                    } else {
-                        match name.parse::<i32>() {
-                            Ok(id) => Some(id),
-                            Err(_) => {
-                                return fail(
-                                    ResponseError::InvalidRequest,
-                                    format!("Invalid broker id {name}"),
-                                );
-                            }
-                        }
-                    };
-                    if id.is_some_and(|id| id != ctx.node_id) {
-                        return fail(
-                            ResponseError::InvalidRequest,
-                            format!(
-                                "Unexpected broker id, expected {} or empty string, but received {name}",
-                                ctx.node_id
-                            ),
-                        );
-                    }
-                    let configs = keys::KEYS
-                        .iter()
-                        .filter(|k| wanted(&res.configuration_keys, k.name))
-                        .map(|k| {
-                            let syn = broker_synonyms(
-                                &image.configs,
-                                static_values,
-                                ctx.node_id,
-                                k.name,
-                                k.default,
-                            );
-                            let dynamic = TOPIC_CONFIGS
-                                .iter()
-                                .any(|t| t.broker_key == Some(k.name));
-                            entry(k.name, syn, !dynamic, key_type_id(k.ty), k.doc, r)
-                        })
-                        .collect();
-                    base.with_configs(configs)
-                }
-                other => fail(
+            let configs = match res.resource_type {
+                resource_type::TOPIC => topic_configs(ctx, &image, static_values, r, res, &name),
+                resource_type::BROKER => broker_configs(ctx, &image, static_values, r, res, &name),
+                other => Err((
                     ResponseError::InvalidRequest,
                     format!("Unsupported resource type {other}"),
-                ),
+                )),
+            };
+            match configs {
+                Ok(configs) => base.with_configs(configs),
+                Err((e, msg)) => base
+                    .with_error_code(e.code())
+                    .with_error_message(Some(StrBytes::from_string(msg))),
             }
         })
         .collect();
@@ -188,4 +133,77 @@ pub fn handle(
         }
     }
     resp
+}
+
+/// The configs of topic `name` that `res` asks for.
+fn topic_configs(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    static_values: &BTreeMap<String, String>,
+    r: &DescribeConfigsRequest,
+    res: &DescribeConfigsResource,
+    name: &str,
+) -> Result<Vec<DescribeConfigsResourceResult>, (ResponseError, String)> {
+    if image.topics.get_by_name(name).is_none() {
+        return Err((
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic {name} does not exist."),
+        ));
+    }
+    Ok(TOPIC_CONFIGS
+        .iter()
+        .filter(|k| wanted(&res.configuration_keys, k.name))
+        .map(|k| {
+            let syn = topic_synonyms(&image.configs, static_values, ctx.node_id, name, k);
+            entry(k.name, syn, false, k.kind.wire_id(), "", r)
+        })
+        .collect())
+}
+
+/// The configs of this broker (`name` is its id, or empty) that `res` asks for.
+fn broker_configs(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    static_values: &BTreeMap<String, String>,
+    r: &DescribeConfigsRequest,
+    res: &DescribeConfigsResource,
+    name: &str,
+) -> Result<Vec<DescribeConfigsResourceResult>, (ResponseError, String)> {
+    let id = if name.is_empty() {
+        None
+    } else {
+        match name.parse::<i32>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return Err((
+                    ResponseError::InvalidRequest,
+                    format!("Invalid broker id {name}"),
+                ));
+            }
+        }
+    };
+    if id.is_some_and(|id| id != ctx.node_id) {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "Unexpected broker id, expected {} or empty string, but received {name}",
+                ctx.node_id
+            ),
+        ));
+    }
+    Ok(keys::KEYS
+        .iter()
+        .filter(|k| wanted(&res.configuration_keys, k.name))
+        .map(|k| {
+            let syn = broker_synonyms(
+                &image.configs,
+                static_values,
+                ctx.node_id,
+                k.name,
+                k.default,
+            );
+            let dynamic = TOPIC_CONFIGS.iter().any(|t| t.broker_key == Some(k.name));
+            entry(k.name, syn, !dynamic, key_type_id(k.ty), k.doc, r)
+        })
+        .collect())
 }

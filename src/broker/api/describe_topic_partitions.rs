@@ -15,6 +15,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::BrokerContext;
+use crate::metadata::image::MetadataImage;
+use crate::metadata::partition_registration::PartitionRegistration;
 
 /// DescribeTopicPartitions v0–v0.
 pub const ROUTE: Route<BrokerContext> = Route::new(ApiKey::DescribeTopicPartitions, 0, 0, serve);
@@ -49,7 +51,6 @@ pub fn handle(
     } else {
         2000
     };
-    let live = |b: &i32| image.cluster.brokers.get(b).is_some_and(|x| !x.fenced);
     let mut budget = limit;
     let mut topics = Vec::new();
     let mut next_cursor = None;
@@ -82,29 +83,7 @@ pub fn handle(
                 break;
             }
             budget -= 1;
-            let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
-            partitions.push(
-                DescribeTopicPartitionsResponsePartition::default()
-                    .with_error_code(if p.has_leader() {
-                        0
-                    } else {
-                        ResponseError::LeaderNotAvailable.code()
-                    })
-                    .with_partition_index(*id)
-                    .with_leader_id(BrokerId(p.leader))
-                    .with_leader_epoch(p.leader_epoch)
-                    .with_replica_nodes(ids(&p.replicas))
-                    .with_isr_nodes(ids(&p.isr))
-                    .with_eligible_leader_replicas(Some(ids(&p.elr)))
-                    .with_last_known_elr(Some(ids(&p.last_known_elr)))
-                    .with_offline_replicas(
-                        p.replicas
-                            .iter()
-                            .filter(|b| !live(b))
-                            .map(|b| BrokerId(*b))
-                            .collect(),
-                    ),
-            );
+            partitions.push(partition_entry(&image, *id, p));
         }
         topics.push(
             DescribeTopicPartitionsResponseTopic::default()
@@ -121,4 +100,34 @@ pub fn handle(
     DescribeTopicPartitionsResponse::default()
         .with_topics(topics)
         .with_next_cursor(next_cursor)
+}
+
+/// One partition's entry; replicas on brokers that are fenced or unregistered are offline.
+fn partition_entry(
+    image: &MetadataImage,
+    id: i32,
+    p: &PartitionRegistration,
+) -> DescribeTopicPartitionsResponsePartition {
+    let live = |b: &i32| image.cluster.brokers.get(b).is_some_and(|x| !x.fenced);
+    let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+    DescribeTopicPartitionsResponsePartition::default()
+        .with_error_code(if p.has_leader() {
+            0
+        } else {
+            ResponseError::LeaderNotAvailable.code()
+        })
+        .with_partition_index(id)
+        .with_leader_id(BrokerId(p.leader))
+        .with_leader_epoch(p.leader_epoch)
+        .with_replica_nodes(ids(&p.replicas))
+        .with_isr_nodes(ids(&p.isr))
+        .with_eligible_leader_replicas(Some(ids(&p.elr)))
+        .with_last_known_elr(Some(ids(&p.last_known_elr)))
+        .with_offline_replicas(
+            p.replicas
+                .iter()
+                .filter(|b| !live(b))
+                .map(|b| BrokerId(*b))
+                .collect(),
+        )
 }

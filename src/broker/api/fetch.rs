@@ -6,22 +6,23 @@
 //! diverging epoch instead of records. Fetch sessions (KIP-227) are declined (session id 0),
 //! so every fetch is a full fetch.
 
-use crate::network::{Handled, Route, Session};
-use crate::protocol::request::{self, RequestHead};
-use crate::protocol::response::respond;
-use kafka_protocol::messages::ApiKey;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
 
-use super::BrokerContext;
-use crate::broker::data_plane::partition::PartitionError;
+use super::{BrokerContext, no_replica_error};
+use crate::broker::data_plane::partition::{Partition, PartitionError};
+use crate::metadata::image::MetadataImage;
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::respond;
 
 /// Largest wait a client may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -67,15 +68,26 @@ fn read_once(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespo
     (resp, bytes)
 }
 
+/// What a response may still carry: the request's `max_bytes` across its partitions.
+struct Budget {
+    remaining: usize,
+    /// Bytes of records read so far.
+    total: usize,
+    /// No partition has returned data yet.
+    first: bool,
+}
+
 fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchResponse, usize) {
     let image = ctx.cache.image();
-    let mut budget = if r.max_bytes > 0 {
-        r.max_bytes as usize
-    } else {
-        usize::MAX
+    let mut budget = Budget {
+        remaining: if r.max_bytes > 0 {
+            r.max_bytes as usize
+        } else {
+            usize::MAX
+        },
+        total: 0,
+        first: true,
     };
-    let mut total = 0usize;
-    let mut first = true;
     let follower = if version >= 15 {
         r.replica_state.replica_id.0 >= 0
     } else {
@@ -94,107 +106,14 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
                 parts.push(partition_error(p.partition, ResponseError::UnknownTopicId));
                 continue;
             };
-            let Some(partition) = ctx.replicas.get(name, p.partition) else {
-                let known = image
-                    .topics
-                    .get_by_name(name)
-                    .is_some_and(|t| t.partitions.contains_key(&p.partition));
-                let e = if known {
-                    ResponseError::NotLeaderOrFollower
-                } else {
-                    ResponseError::UnknownTopicOrPartition
-                };
-                parts.push(partition_error(p.partition, e));
-                continue;
-            };
-            if p.current_leader_epoch >= 0 {
-                let epoch = partition.leader_epoch();
-                if p.current_leader_epoch < epoch {
-                    parts.push(partition_error(
-                        p.partition,
-                        ResponseError::FencedLeaderEpoch,
-                    ));
-                    continue;
-                }
-                if p.current_leader_epoch > epoch {
-                    parts.push(partition_error(
-                        p.partition,
-                        ResponseError::UnknownLeaderEpoch,
-                    ));
-                    continue;
-                }
-            }
-            if follower && version >= 12 && p.last_fetched_epoch >= 0 {
-                let end =
-                    partition.with_log(|log, _| log.end_offset_for_epoch(p.last_fetched_epoch));
-                if let Ok(end) = end
-                    && let Some(diverging) =
-                        diverging_epoch(p.last_fetched_epoch, p.fetch_offset, end)
-                {
-                    let (start, hwm) = partition.offsets().unwrap_or((-1, -1));
-                    parts.push(
-                        PartitionData::default()
-                            .with_partition_index(p.partition)
-                            .with_high_watermark(hwm)
-                            .with_last_stable_offset(hwm)
-                            .with_log_start_offset(start)
-                            .with_diverging_epoch(diverging)
-                            .with_records(Some(bytes::Bytes::new())),
-                    );
-                    continue;
-                }
-            }
-            let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
-            // The first partition with data may exceed the limits so a consumer always
-            // progresses (KIP-74).
-            match partition.read(p.fetch_offset, limit, first) {
-                Ok(res) => {
-                    let size = res.records.as_ref().map_or(0, |b| b.len());
-                    if size > 0 {
-                        first = false;
-                    }
-                    budget = budget.saturating_sub(size);
-                    total += size;
-                    ctx.metrics
-                        .topic_bytes_out
-                        .with_label_values(&[name])
-                        .inc_by(size as u64);
-                    parts.push(
-                        PartitionData::default()
-                            .with_partition_index(p.partition)
-                            .with_high_watermark(res.high_watermark)
-                            .with_last_stable_offset(res.high_watermark)
-                            .with_log_start_offset(res.log_start_offset)
-                            .with_aborted_transactions(Some(Vec::new()))
-                            // Clients read an empty set, not null, when there is nothing.
-                            .with_records(Some(res.records.unwrap_or_default())),
-                    );
-                }
-                Err(PartitionError::NotLeader) => parts.push(partition_error(
-                    p.partition,
-                    ResponseError::NotLeaderOrFollower,
-                )),
-                Err(PartitionError::Log(e)) => {
-                    let code = ResponseError::try_from_code(e.error_code())
-                        .unwrap_or(ResponseError::UnknownServerError);
-                    let mut d = partition_error(p.partition, code);
-                    if let Ok((start, hwm)) = partition.offsets() {
-                        d = d
-                            .with_high_watermark(hwm)
-                            .with_last_stable_offset(hwm)
-                            .with_log_start_offset(start);
-                    }
-                    parts.push(d);
-                }
-                Err(
-                    PartitionError::NotEnoughReplicas { .. }
-                    | PartitionError::Invalid(_)
-                    | PartitionError::Producer(_),
-                ) => parts.push(partition_error(
-                    p.partition,
-                    ResponseError::UnknownServerError,
-                )),
-            }
+            parts.push(read_partition(
+                ctx,
+                &image,
+                name,
+                p,
+                follower && version >= 12,
+                &mut budget,
+            ));
         }
         topics.push(
             FetchableTopicResponse::default()
@@ -211,8 +130,113 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
         FetchResponse::default()
             .with_session_id(0)
             .with_responses(topics),
-        total,
+        budget.total,
     )
+}
+
+/// One partition of the fetch: its leader's checks, the divergence of a follower that asks
+/// (`check_divergence`), then its records within the budget.
+fn read_partition(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    name: &str,
+    p: &FetchPartition,
+    check_divergence: bool,
+    budget: &mut Budget,
+) -> PartitionData {
+    let Some(partition) = ctx.replicas.get(name, p.partition) else {
+        return partition_error(p.partition, no_replica_error(image, name, p.partition));
+    };
+    if p.current_leader_epoch >= 0 {
+        let epoch = partition.leader_epoch();
+        if p.current_leader_epoch < epoch {
+            return partition_error(p.partition, ResponseError::FencedLeaderEpoch);
+        }
+        if p.current_leader_epoch > epoch {
+            return partition_error(p.partition, ResponseError::UnknownLeaderEpoch);
+        }
+    }
+    if check_divergence
+        && p.last_fetched_epoch >= 0
+        && let Some(diverged) = diverged(&partition, p)
+    {
+        return diverged;
+    }
+    read_records(ctx, &partition, name, p, budget)
+}
+
+/// The answer to a follower whose log diverges from this one, if it does.
+fn diverged(partition: &Partition, p: &FetchPartition) -> Option<PartitionData> {
+    let end = partition.with_log(|log, _| log.end_offset_for_epoch(p.last_fetched_epoch));
+    let Ok(end) = end else {
+        return None;
+    };
+    let diverging = diverging_epoch(p.last_fetched_epoch, p.fetch_offset, end)?;
+    let (start, hwm) = partition.offsets().unwrap_or((-1, -1));
+    Some(
+        PartitionData::default()
+            .with_partition_index(p.partition)
+            .with_high_watermark(hwm)
+            .with_last_stable_offset(hwm)
+            .with_log_start_offset(start)
+            .with_diverging_epoch(diverging)
+            .with_records(Some(bytes::Bytes::new())),
+    )
+}
+
+/// The partition's records from the fetch offset, within its limit and the budget.
+fn read_records(
+    ctx: &BrokerContext,
+    partition: &Partition,
+    name: &str,
+    p: &FetchPartition,
+    budget: &mut Budget,
+) -> PartitionData {
+    let limit = (p.partition_max_bytes.max(0) as usize).min(budget.remaining);
+    // The first partition with data may exceed the limits so a consumer always
+    // progresses (KIP-74).
+    match partition.read(p.fetch_offset, limit, budget.first) {
+        Ok(res) => {
+            let size = res.records.as_ref().map_or(0, |b| b.len());
+            if size > 0 {
+                budget.first = false;
+            }
+            budget.remaining = budget.remaining.saturating_sub(size);
+            budget.total += size;
+            ctx.metrics
+                .topic_bytes_out
+                .with_label_values(&[name])
+                .inc_by(size as u64);
+            PartitionData::default()
+                .with_partition_index(p.partition)
+                .with_high_watermark(res.high_watermark)
+                .with_last_stable_offset(res.high_watermark)
+                .with_log_start_offset(res.log_start_offset)
+                .with_aborted_transactions(Some(Vec::new()))
+                // Clients read an empty set, not null, when there is nothing.
+                .with_records(Some(res.records.unwrap_or_default()))
+        }
+        Err(PartitionError::NotLeader) => {
+            partition_error(p.partition, ResponseError::NotLeaderOrFollower)
+        }
+        Err(PartitionError::Log(e)) => {
+            let code = ResponseError::try_from_code(e.error_code())
+                .unwrap_or(ResponseError::UnknownServerError);
+            let mut d = partition_error(p.partition, code);
+            if let Ok((start, hwm)) = partition.offsets() {
+                d = d
+                    .with_high_watermark(hwm)
+                    .with_last_stable_offset(hwm)
+                    .with_log_start_offset(start);
+            }
+            d
+        }
+        Err(
+            PartitionError::NotEnoughReplicas { .. }
+            | PartitionError::Invalid(_)
+            | PartitionError::Producer(_),
+        ) => partition_error(p.partition, ResponseError::UnknownServerError),
+    }
 }
 
 /// Fetch v4–v16.

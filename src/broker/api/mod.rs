@@ -13,7 +13,10 @@ pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 
+use kafka_protocol::ResponseError;
+
 use crate::broker::control_plane::metadata_cache::MetadataCache;
+use crate::metadata::image::MetadataImage;
 
 /// What broker API handlers need: the metadata cache, the partitions, the channel to the
 /// controller. The listener a request came in on is in its [`Session`](crate::network::Session)
@@ -43,4 +46,18 @@ pub fn endpoint<'a>(
     listener: &str,
 ) -> Option<&'a crate::metadata::cluster_image::Endpoint> {
     b.listener(listener)
+}
+
+/// The error for a partition this broker has no replica of: not its leader when the cluster
+/// knows the partition, else unknown.
+pub fn no_replica_error(image: &MetadataImage, topic: &str, partition: i32) -> ResponseError {
+    let known = image
+        .topics
+        .get_by_name(topic)
+        .is_some_and(|t| t.partitions.contains_key(&partition));
+    if known {
+        ResponseError::NotLeaderOrFollower
+    } else {
+        ResponseError::UnknownTopicOrPartition
+    }
 }

@@ -1,20 +1,23 @@
 //! Produce (API 0): validated batches appended by partition leaders, per-partition results,
 //! acks 0 / 1 / all (all waits for the high watermark, bounded by the request's timeout).
 
-use crate::network::{Handled, Route, Session};
-use crate::protocol::request::{self, RequestHead};
-use crate::protocol::response::{EncodedResponse, first_error, respond};
-use kafka_protocol::messages::ApiKey;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::produce_request::PartitionProduceData;
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
 
-use super::BrokerContext;
-use crate::broker::data_plane::partition::PartitionError;
+use super::{BrokerContext, no_replica_error};
+use crate::broker::data_plane::partition::{Partition, PartitionError};
+use crate::network::{Handled, Route, Session};
+use crate::protocol::request::{self, RequestHead};
+use crate::protocol::response::{EncodedResponse, first_error, respond};
 
 /// Largest batch appended on the request's own task.
 const INLINE_APPEND_BYTES: u64 = 64 * 1024;
@@ -22,10 +25,17 @@ const INLINE_APPEND_BYTES: u64 = 64 * 1024;
 /// The outcome of one partition's append, before acks=all waiting.
 struct Pending {
     response: PartitionProduceResponse,
-    wait_for: Option<(
-        std::sync::Arc<crate::broker::data_plane::partition::Partition>,
-        i64,
-    )>,
+    wait_for: Option<(Arc<Partition>, i64)>,
+}
+
+impl Pending {
+    /// A partition answered at once (nothing to wait for).
+    fn answered(response: PartitionProduceResponse) -> Self {
+        Pending {
+            response,
+            wait_for: None,
+        }
+    }
 }
 
 fn error(index: i32, e: ResponseError, message: Option<String>) -> PartitionProduceResponse {
@@ -105,8 +115,29 @@ async fn handle_inner(
     r: &ProduceRequest,
     api_version: i16,
 ) -> Option<ProduceResponse> {
-    let acks = r.acks;
-    if !matches!(acks, -1..=1) {
+    if let Some(refused) = refuse_request(r) {
+        return Some(refused);
+    }
+    let now = ctx.clock.wall_ms();
+    let mut topics: Vec<(TopicName, Vec<Pending>)> = Vec::new();
+    for t in &r.topic_data {
+        let name = t.name.0.to_string();
+        let mut parts = Vec::new();
+        for p in &t.partition_data {
+            parts.push(append_partition(ctx, &name, p, r.acks, api_version, now).await);
+        }
+        topics.push((t.name.clone(), parts));
+    }
+    if r.acks == 0 {
+        return None;
+    }
+    Some(wait_for_replicas(ctx, topics, r.timeout_ms).await)
+}
+
+/// The answer to a request refused as a whole (acks not -1, 0 or 1; a transactional
+/// request), or `None` to serve it.
+fn refuse_request(r: &ProduceRequest) -> Option<ProduceResponse> {
+    if !matches!(r.acks, -1..=1) {
         return Some(refuse_all(r, ResponseError::InvalidRequiredAcks, None));
     }
     if r.transactional_id.is_some() {
@@ -118,131 +149,112 @@ async fn handle_inner(
             Some("transactions are not supported by this broker"),
         ));
     }
-    let now = ctx.clock.wall_ms();
-    let mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<Pending>)> = Vec::new();
-    for t in &r.topic_data {
-        let name = t.name.0.to_string();
-        let mut parts = Vec::new();
-        for p in &t.partition_data {
-            let Some(partition) = ctx.replicas.get(&name, p.index) else {
-                let known = ctx
-                    .cache
-                    .image()
-                    .topics
-                    .get_by_name(&name)
-                    .is_some_and(|t| t.partitions.contains_key(&p.index));
-                let e = if known {
-                    ResponseError::NotLeaderOrFollower
-                } else {
-                    ResponseError::UnknownTopicOrPartition
-                };
-                parts.push(Pending {
-                    response: error(p.index, e, None),
-                    wait_for: None,
-                });
-                continue;
-            };
-            let Some(records) = p.records.clone().filter(|r| !r.is_empty()) else {
-                parts.push(Pending {
-                    response: error(
-                        p.index,
-                        ResponseError::CorruptMessage,
-                        Some("no records".into()),
-                    ),
-                    wait_for: None,
-                });
-                continue;
-            };
-            let bytes = records.len() as u64;
-            let p2 = partition.clone();
-            let version = api_version;
-            let span = tracing::info_span!("log.append", topic = %name, partition = p.index, bytes);
-            // A small page-cache append takes microseconds and runs here. Large batches (their
-            // copy and index updates take longer) and appends that may fsync go to the blocking
-            // pool, so that they never stall the other requests of this worker.
-            let appended = if bytes > INLINE_APPEND_BYTES || partition.append_may_sync() {
-                tokio::task::spawn_blocking(move || {
-                    let _entered = span.enter();
-                    p2.append_as_leader(records, acks, version, now)
-                })
-                .await
-                .unwrap_or(Err(PartitionError::NotLeader))
-            } else {
-                let _entered = span.enter();
-                p2.append_as_leader(records, acks, version, now)
-            };
-            match appended {
-                Ok(a) => {
-                    ctx.metrics
-                        .topic_bytes_in
-                        .with_label_values(&[&name])
-                        .inc_by(bytes);
-                    ctx.metrics
-                        .topic_messages_in
-                        .with_label_values(&[&name])
-                        .inc_by(a.records);
-                    parts.push(Pending {
-                        response: PartitionProduceResponse::default()
-                            .with_index(p.index)
-                            .with_base_offset(a.base_offset)
-                            .with_log_append_time_ms(a.log_append_time)
-                            .with_log_start_offset(a.log_start_offset),
-                        wait_for: (acks == -1).then(|| (partition.clone(), a.last_offset + 1)),
-                    });
-                }
-                Err(PartitionError::NotLeader) => parts.push(Pending {
-                    response: error(p.index, ResponseError::NotLeaderOrFollower, None),
-                    wait_for: None,
-                }),
-                Err(e @ PartitionError::NotEnoughReplicas { .. }) => parts.push(Pending {
-                    response: error(
-                        p.index,
-                        ResponseError::NotEnoughReplicas,
-                        Some(e.to_string()),
-                    ),
-                    wait_for: None,
-                }),
-                Err(PartitionError::Invalid(e)) => {
-                    let mut resp = error(p.index, e.error(), Some(e.message()));
-                    resp.record_errors = e
-                        .record_errors()
-                        .iter()
-                        .map(|r| {
-                            kafka_protocol::messages::produce_response::BatchIndexAndErrorMessage::default()
-                                .with_batch_index(r.batch_index)
-                                .with_batch_index_error_message(Some(StrBytes::from_string(r.message.clone())))
-                        })
-                        .collect();
-                    parts.push(Pending {
-                        response: resp,
-                        wait_for: None,
-                    });
-                }
-                Err(PartitionError::Producer(e)) => parts.push(Pending {
-                    response: error(p.index, e.error(), Some(e.to_string())),
-                    wait_for: None,
-                }),
-                Err(PartitionError::Log(e)) => {
-                    let code = e.error_code();
-                    parts.push(Pending {
-                        response: error(
-                            p.index,
-                            ResponseError::try_from_code(code)
-                                .unwrap_or(ResponseError::UnknownServerError),
-                            Some(e.to_string()),
-                        ),
-                        wait_for: None,
-                    });
-                }
+    None
+}
+
+/// Appends the records of partition `p` of topic `name` as its leader.
+async fn append_partition(
+    ctx: &BrokerContext,
+    name: &str,
+    p: &PartitionProduceData,
+    acks: i16,
+    version: i16,
+    now: i64,
+) -> Pending {
+    let Some(partition) = ctx.replicas.get(name, p.index) else {
+        let e = no_replica_error(&ctx.cache.image(), name, p.index);
+        return Pending::answered(error(p.index, e, None));
+    };
+    let Some(records) = p.records.clone().filter(|r| !r.is_empty()) else {
+        return Pending::answered(error(
+            p.index,
+            ResponseError::CorruptMessage,
+            Some("no records".into()),
+        ));
+    };
+    let bytes = records.len() as u64;
+    let p2 = partition.clone();
+    let span = tracing::info_span!("log.append", topic = %name, partition = p.index, bytes);
+    // A small page-cache append takes microseconds and runs here. Large batches (their
+    // copy and index updates take longer) and appends that may fsync go to the blocking
+    // pool, so that they never stall the other requests of this worker.
+    let appended = if bytes > INLINE_APPEND_BYTES || partition.append_may_sync() {
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            p2.append_as_leader(records, acks, version, now)
+        })
+        .await
+        .unwrap_or(Err(PartitionError::NotLeader))
+    } else {
+        let _entered = span.enter();
+        p2.append_as_leader(records, acks, version, now)
+    };
+    match appended {
+        Ok(a) => {
+            ctx.metrics
+                .topic_bytes_in
+                .with_label_values(&[name])
+                .inc_by(bytes);
+            ctx.metrics
+                .topic_messages_in
+                .with_label_values(&[name])
+                .inc_by(a.records);
+            Pending {
+                response: PartitionProduceResponse::default()
+                    .with_index(p.index)
+                    .with_base_offset(a.base_offset)
+                    .with_log_append_time_ms(a.log_append_time)
+                    .with_log_start_offset(a.log_start_offset),
+                wait_for: (acks == -1).then(|| (partition.clone(), a.last_offset + 1)),
             }
         }
-        topics.push((t.name.clone(), parts));
+        Err(e) => Pending::answered(append_error(p.index, e)),
     }
-    if acks == 0 {
-        return None;
+}
+
+/// The answer for a partition whose append failed.
+fn append_error(index: i32, e: PartitionError) -> PartitionProduceResponse {
+    match e {
+        PartitionError::NotLeader => error(index, ResponseError::NotLeaderOrFollower, None),
+        e @ PartitionError::NotEnoughReplicas { .. } => {
+            error(index, ResponseError::NotEnoughReplicas, Some(e.to_string()))
+        }
+        PartitionError::Invalid(e) => {
+            let mut resp = error(index, e.error(), Some(e.message()));
+            resp.record_errors = e
+                .record_errors()
+                .iter()
+                .map(|r| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(r.batch_index)
+                        .with_batch_index_error_message(Some(StrBytes::from_string(
+                            r.message.clone(),
+                        )))
+                })
+                .collect();
+            resp
+        }
+        PartitionError::Producer(e) => error(index, e.error(), Some(e.to_string())),
+        PartitionError::Log(e) => {
+            let code = e.error_code();
+            error(
+                index,
+                ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError),
+                Some(e.to_string()),
+            )
+        }
     }
+}
+
+/// The answers in request order; under acks=all each appended partition first waits, until
+/// the request's timeout, for its high watermark to pass its last offset.
+async fn wait_for_replicas(
+    ctx: &BrokerContext,
+    topics: Vec<(TopicName, Vec<Pending>)>,
+    timeout_ms: i32,
+) -> ProduceResponse {
     // acks=all: every appended partition's high watermark must pass its last offset.
-    let deadline = crate::clock::instant_now() + Duration::from_millis(r.timeout_ms.max(0) as u64);
+    let deadline = crate::clock::instant_now() + Duration::from_millis(timeout_ms.max(0) as u64);
     let mut responses = Vec::new();
     for (name, parts) in topics {
         let mut out = Vec::new();
@@ -269,5 +281,5 @@ async fn handle_inner(
                 .with_partition_responses(out),
         );
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    ProduceResponse::default().with_responses(responses)
 }

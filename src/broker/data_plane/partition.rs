@@ -14,10 +14,10 @@ use crate::broker::data_plane::produce_validation::{
     self, TimestampType, ValidationContext, ValidationError,
 };
 use crate::broker::data_plane::producer_state::{
-    CheckOutcome, DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateError, ProducerStateManager,
-    snapshot,
+    BatchInfo, CheckOutcome, DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateError,
+    ProducerStateManager, snapshot,
 };
-use crate::log::{Log, LogConfig, LogError};
+use crate::log::{AppendInfo, Log, LogConfig, LogError};
 use crate::metadata::partition_registration::PartitionRegistration;
 
 /// Per-topic behaviour beyond the log engine's settings.
@@ -40,6 +40,28 @@ pub struct PartitionSettings {
     pub timestamp_after_max_ms: i64,
     /// The most bytes one produced batch may decompress to (`socket.request.max.bytes`).
     pub max_uncompressed_bytes: usize,
+}
+
+impl PartitionSettings {
+    /// What produce validation checks a batch against under these settings.
+    fn validation_context(&self, acks: i16, api_version: i16, now_ms: i64) -> ValidationContext {
+        ValidationContext {
+            api_version,
+            acks,
+            timestamp_type: if self.log_append_time {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
+            max_message_bytes: self.log.max_batch_bytes,
+            segment_bytes: self.log.segment_bytes as usize,
+            timestamp_before_max_ms: self.timestamp_before_max_ms,
+            timestamp_after_max_ms: self.timestamp_after_max_ms,
+            compacted: self.compacted,
+            max_uncompressed_bytes: self.max_uncompressed_bytes,
+            now_ms,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,22 +266,7 @@ impl Partition {
         if !s.is_leader {
             return Err(PartitionError::NotLeader);
         }
-        let ctx = ValidationContext {
-            api_version,
-            acks,
-            timestamp_type: if s.settings.log_append_time {
-                TimestampType::LogAppendTime
-            } else {
-                TimestampType::CreateTime
-            },
-            max_message_bytes: s.settings.log.max_batch_bytes,
-            segment_bytes: s.settings.log.segment_bytes as usize,
-            timestamp_before_max_ms: s.settings.timestamp_before_max_ms,
-            timestamp_after_max_ms: s.settings.timestamp_after_max_ms,
-            compacted: s.settings.compacted,
-            max_uncompressed_bytes: s.settings.max_uncompressed_bytes,
-            now_ms,
-        };
+        let ctx = s.settings.validation_context(acks, api_version, now_ms);
         let validated =
             produce_validation::validate(records, &ctx).map_err(PartitionError::Invalid)?;
         if acks == -1 && (s.isr.len() as i32) < s.settings.min_insync_replicas {
@@ -269,26 +276,8 @@ impl Partition {
             });
         }
         let infos: Vec<_> = validated.batches.iter().map(|b| b.batch_info()).collect();
-        for info in &infos {
-            if let CheckOutcome::Duplicate {
-                first_offset,
-                last_offset,
-                timestamp,
-            } = s.producers.check(info)?
-            {
-                return Ok(AppendResult {
-                    base_offset: first_offset,
-                    last_offset,
-                    log_append_time: if s.settings.log_append_time {
-                        timestamp
-                    } else {
-                        -1
-                    },
-                    log_start_offset: s.log.log_start_offset(),
-                    records: 0,
-                    duplicate: true,
-                });
-            }
+        if let Some(duplicate) = Self::duplicate(&mut s, &infos)? {
+            return Ok(duplicate);
         }
         let mut bytes = bytes::BytesMut::new();
         for b in &validated.batches {
@@ -299,28 +288,7 @@ impl Partition {
         let info = s
             .log
             .append_as_leader(bytes.freeze(), epoch, now_ms, log_append_time)?;
-        // One batch per request (Produce v3+), so the batch's offsets are the append's.
-        for bi in &infos {
-            if bi.has_producer_id() {
-                s.producers.update(
-                    bi,
-                    info.first_offset,
-                    info.last_offset,
-                    validated.log_append_time,
-                );
-                s.producers_dirty = true;
-            }
-        }
-        s.producers.update_map_end_offset(info.last_offset + 1);
-        let count = (info.last_offset - info.first_offset + 1) as u64;
-        s.unflushed_records += count;
-        s.oldest_unflushed
-            .get_or_insert_with(crate::clock::instant_now);
-        if s.settings.flush_before_ack || s.unflushed_records >= s.settings.flush_messages {
-            s.log.flush()?;
-            s.unflushed_records = 0;
-            s.oldest_unflushed = None;
-        }
+        let count = Self::appended(&mut s, &infos, &info, validated.log_append_time)?;
         Self::advance_hwm(&mut s, self.node_id);
         let result = AppendResult {
             base_offset: info.first_offset,
@@ -334,6 +302,65 @@ impl Partition {
         drop(s);
         self.hwm.send_replace(hwm);
         Ok(result)
+    }
+
+    /// The original offsets of a batch an idempotent producer already wrote, if one of
+    /// `infos` is such a retry.
+    fn duplicate(
+        s: &mut Inner,
+        infos: &[BatchInfo],
+    ) -> Result<Option<AppendResult>, PartitionError> {
+        for info in infos {
+            if let CheckOutcome::Duplicate {
+                first_offset,
+                last_offset,
+                timestamp,
+            } = s.producers.check(info)?
+            {
+                return Ok(Some(AppendResult {
+                    base_offset: first_offset,
+                    last_offset,
+                    log_append_time: if s.settings.log_append_time {
+                        timestamp
+                    } else {
+                        -1
+                    },
+                    log_start_offset: s.log.log_start_offset(),
+                    records: 0,
+                    duplicate: true,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records an append of `infos` at `info`'s offsets in the producer state and the flush
+    /// policy (flushing when it says so); returns the number of records appended.
+    fn appended(
+        s: &mut Inner,
+        infos: &[BatchInfo],
+        info: &AppendInfo,
+        log_append_time: i64,
+    ) -> Result<u64, PartitionError> {
+        // One batch per request (Produce v3+), so the batch's offsets are the append's.
+        for bi in infos {
+            if bi.has_producer_id() {
+                s.producers
+                    .update(bi, info.first_offset, info.last_offset, log_append_time);
+                s.producers_dirty = true;
+            }
+        }
+        s.producers.update_map_end_offset(info.last_offset + 1);
+        let count = (info.last_offset - info.first_offset + 1) as u64;
+        s.unflushed_records += count;
+        s.oldest_unflushed
+            .get_or_insert_with(crate::clock::instant_now);
+        if s.settings.flush_before_ack || s.unflushed_records >= s.settings.flush_messages {
+            s.log.flush()?;
+            s.unflushed_records = 0;
+            s.oldest_unflushed = None;
+        }
+        Ok(count)
     }
 
     /// Reads committed data (below the high watermark) from `offset`. Only the leader serves

@@ -365,9 +365,43 @@ fn validate_batch(
             .map_err(|e| ValidationError::Corrupt(e.to_string()))?;
     let scan = scan_records(&records, count, batch.base_timestamp())?;
 
+    check_records(&scan.records, ctx, producer_sets_log_append_time)?;
+
+    let (max_timestamp, offset_delta_of_max_timestamp, want_log_append_time) =
+        match ctx.timestamp_type {
+            TimestampType::LogAppendTime => (ctx.now_ms, 0, true),
+            TimestampType::CreateTime => (scan.max_timestamp, scan.offset_delta_of_max, false),
+        };
+    let batch = if batch.max_timestamp() != max_timestamp
+        || producer_sets_log_append_time != want_log_append_time
+    {
+        rewrite_max_timestamp(&batch, want_log_append_time, max_timestamp)
+    } else {
+        batch
+    };
+    Ok(ValidatedBatch {
+        producer_id: batch.producer_id(),
+        producer_epoch,
+        base_sequence,
+        record_count: count,
+        is_transactional: batch.attributes() & ATTR_TRANSACTIONAL != 0,
+        compression,
+        max_timestamp,
+        offset_delta_of_max_timestamp,
+        batch,
+    })
+}
+
+/// Per-record checks: keys on a compacted topic, CreateTime timestamps within the allowed
+/// window, and no LogAppendTime set by the producer. Every failing record is reported.
+fn check_records(
+    records: &[ScannedRecord],
+    ctx: &ValidationContext,
+    producer_sets_log_append_time: bool,
+) -> Result<(), ValidationError> {
     let mut errors = Vec::new();
     let mut invalid_timestamp = false;
-    for (i, r) in scan.records.iter().enumerate() {
+    for (i, r) in records.iter().enumerate() {
         let batch_index = i as i32;
         if ctx.compacted && !r.has_key {
             errors.push(RecordError {
@@ -406,30 +440,7 @@ fn validate_batch(
             invalid_timestamp,
         });
     }
-
-    let (max_timestamp, offset_delta_of_max_timestamp, want_log_append_time) =
-        match ctx.timestamp_type {
-            TimestampType::LogAppendTime => (ctx.now_ms, 0, true),
-            TimestampType::CreateTime => (scan.max_timestamp, scan.offset_delta_of_max, false),
-        };
-    let batch = if batch.max_timestamp() != max_timestamp
-        || producer_sets_log_append_time != want_log_append_time
-    {
-        rewrite_max_timestamp(&batch, want_log_append_time, max_timestamp)
-    } else {
-        batch
-    };
-    Ok(ValidatedBatch {
-        producer_id: batch.producer_id(),
-        producer_epoch,
-        base_sequence,
-        record_count: count,
-        is_transactional: batch.attributes() & ATTR_TRANSACTIONAL != 0,
-        compression,
-        max_timestamp,
-        offset_delta_of_max_timestamp,
-        batch,
-    })
+    Ok(())
 }
 
 /// Sets the timestamp type flag and the max timestamp of a batch header, recomputing the CRC.

@@ -190,24 +190,12 @@ fn scan(records: &[u8], fetch_offset: i64, mut due: impl FnMut(u64)) -> Scanned 
     s
 }
 
-/// Reads `args.num_records` records: from the log start of every partition, or with `tail`
-/// from its offsets, timing each record against its due time.
-pub async fn run_with(
-    args: &PerfConsumeArgs,
-    cluster: Cluster,
-    tail: Option<Tail>,
-) -> Result<ConsumeReport, PerfError> {
-    let (start_offsets, origin) = match tail {
-        Some(t) => (t.start_offsets, Some(t.origin)),
-        None => (cluster.list_offsets(-2).await?, None),
-    };
-    let spoken = cluster.versions.get(&cluster.bootstrap, ApiKey::Fetch)?;
-    let version = args
-        .target
-        .max_fetch_version
-        .map_or(spoken, |v| v.min(spoken));
-    let topic = TopicName(StrBytes::from_string(cluster.topic.clone()));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Inbound>();
+/// One connection per partition leader, each with its partitions and their start offsets.
+async fn connect_leaders(
+    cluster: &Cluster,
+    start_offsets: &BTreeMap<i32, i64>,
+    tx: mpsc::UnboundedSender<Inbound>,
+) -> Result<Vec<Connection>, PerfError> {
     let mut conns: Vec<Connection> = Vec::new();
     for addr in cluster.leader_addresses() {
         let pipe = Pipeline::connect(&addr, conns.len(), tx.clone()).await?;
@@ -228,7 +216,87 @@ pub async fn run_with(
             in_flight: None,
         });
     }
-    drop(tx);
+    Ok(conns)
+}
+
+/// What one Fetch response carried.
+struct Absorbed {
+    records: u64,
+    bytes: u64,
+    /// Some partition's next offset moved.
+    progressed: bool,
+}
+
+/// Takes in the records of `response` (received `at`) for `conn`'s partitions: advances their
+/// offsets and, with `origin`, times each record against its due time.
+fn absorb(
+    response: &FetchResponse,
+    conn: &mut Connection,
+    origin: Option<Instant>,
+    mut latency: Option<&mut LatencyReport>,
+    at: Instant,
+) -> Result<Absorbed, PerfError> {
+    if response.error_code != 0 {
+        return Err(PerfError::Kafka {
+            what: "Fetch".into(),
+            error: error_code::name(response.error_code).to_string(),
+        });
+    }
+    let mut got = Absorbed {
+        records: 0,
+        bytes: 0,
+        progressed: false,
+    };
+    for p in response.responses.iter().flat_map(|t| &t.partitions) {
+        if p.error_code != 0 {
+            return Err(PerfError::Kafka {
+                what: format!("Fetch of partition {}", p.partition_index),
+                error: error_code::name(p.error_code).to_string(),
+            });
+        }
+        let Some(slot) = conn
+            .partitions
+            .iter_mut()
+            .find(|(partition, _)| *partition == p.partition_index)
+        else {
+            continue;
+        };
+        let data = p.records.as_deref().unwrap_or_default();
+        let scanned = scan(data, slot.1, |nanos| {
+            if let (Some(origin), Some(h)) = (origin, latency.as_deref_mut()) {
+                let due = origin + Duration::from_nanos(nanos);
+                h.record(at.saturating_duration_since(due));
+            }
+        });
+        if let Some(next) = scanned.next_offset {
+            slot.1 = next;
+            got.progressed = true;
+        }
+        got.records += scanned.records;
+        got.bytes += scanned.bytes;
+    }
+    Ok(got)
+}
+
+/// Reads `args.num_records` records: from the log start of every partition, or with `tail`
+/// from its offsets, timing each record against its due time.
+pub async fn run_with(
+    args: &PerfConsumeArgs,
+    cluster: Cluster,
+    tail: Option<Tail>,
+) -> Result<ConsumeReport, PerfError> {
+    let (start_offsets, origin) = match tail {
+        Some(t) => (t.start_offsets, Some(t.origin)),
+        None => (cluster.list_offsets(-2).await?, None),
+    };
+    let spoken = cluster.versions.get(&cluster.bootstrap, ApiKey::Fetch)?;
+    let version = args
+        .target
+        .max_fetch_version
+        .map_or(spoken, |v| v.min(spoken));
+    let topic = TopicName(StrBytes::from_string(cluster.topic.clone()));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Inbound>();
+    let mut conns = connect_leaders(&cluster, &start_offsets, tx).await?;
     let start = Instant::now();
     for c in &mut conns {
         c.fetch(&topic, version, args).await?;
@@ -262,40 +330,12 @@ pub async fn run_with(
             conn.pipe
                 .decode(ApiKey::Fetch, version, correlation_id, inbound.frame?)?;
         fetches += 1;
-        if response.error_code != 0 {
-            return Err(PerfError::Kafka {
-                what: "Fetch".into(),
-                error: error_code::name(response.error_code).to_string(),
-            });
+        let got = absorb(&response, conn, origin, latency.as_mut(), inbound.at)?;
+        if got.progressed {
+            last_progress = Instant::now();
         }
-        for p in response.responses.iter().flat_map(|t| &t.partitions) {
-            if p.error_code != 0 {
-                return Err(PerfError::Kafka {
-                    what: format!("Fetch of partition {}", p.partition_index),
-                    error: error_code::name(p.error_code).to_string(),
-                });
-            }
-            let Some(slot) = conn
-                .partitions
-                .iter_mut()
-                .find(|(partition, _)| *partition == p.partition_index)
-            else {
-                continue;
-            };
-            let data = p.records.as_deref().unwrap_or_default();
-            let scanned = scan(data, slot.1, |nanos| {
-                if let (Some(origin), Some(h)) = (origin, latency.as_mut()) {
-                    let due = origin + Duration::from_nanos(nanos);
-                    h.record(inbound.at.saturating_duration_since(due));
-                }
-            });
-            if let Some(next) = scanned.next_offset {
-                slot.1 = next;
-                last_progress = Instant::now();
-            }
-            records += scanned.records;
-            bytes += scanned.bytes;
-        }
+        records += got.records;
+        bytes += got.bytes;
         if records < args.num_records {
             conn.fetch(&topic, version, args).await?;
         }

@@ -128,6 +128,8 @@ pub async fn run_with(
     cluster: Cluster,
     origin: Option<Instant>,
 ) -> Result<ProduceReport, PerfError> {
+    // Stays long: one event loop whose generate, send and receive phases (marked below)
+    // share the run's counters, queues and buffers.
     let acks = parse_acks(&args.acks)?;
     if args.idempotent && acks != -1 {
         return Err(PerfError::Arguments(
