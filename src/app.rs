@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::broker::api::BrokerContext;
+use crate::broker::control_plane::alter_partition_sender::AlterPartitionSender;
 use crate::broker::control_plane::controller_channel::ControllerChannel;
 use crate::broker::control_plane::lifecycle::{self, BrokerLifecycle};
 use crate::broker::control_plane::metadata_cache::MetadataCache;
@@ -175,6 +176,16 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     let static_values = Arc::new(config.static_values.clone());
     if config.roles.broker {
         tasks.spawn(replicas.clone().run(shutdown.signal()));
+        if let Some(proposals) = replicas.take_isr_proposals() {
+            let sender = AlterPartitionSender {
+                node_id: config.node_id.0,
+                channel: channels.open("alter-partition"),
+                cache: cache.clone(),
+                metrics: metrics.replication.clone(),
+                clock,
+            };
+            tasks.spawn(sender.run(proposals, shutdown.signal()));
+        }
     }
 
     let mut bound: Vec<(BoundListener, ListenerKind)> = Vec::new();
@@ -205,6 +216,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
                 replicas: replicas.clone(),
                 clock,
                 metrics: metrics.broker.clone(),
+                replication: metrics.replication.clone(),
                 forward: forward.clone(),
                 producer_ids: producer_ids.clone(),
                 auto_create: config

@@ -362,6 +362,54 @@ pub const KEYS: &[KeySpec] = &[
         Some("30000"),
         "A follower that has not caught up for this long leaves the ISR.",
     ),
+    key(
+        "num.replica.fetchers",
+        KeyType::Int,
+        Some("1"),
+        "Fetcher connections per source broker; partitions are spread over them by hash.",
+    ),
+    key(
+        "replica.fetch.max.bytes",
+        KeyType::Int,
+        Some("1048576"),
+        "Bytes a follower asks for per partition in one fetch (a larger first batch still comes whole).",
+    ),
+    key(
+        "replica.fetch.response.max.bytes",
+        KeyType::Int,
+        Some("10485760"),
+        "Bytes a follower asks for in one fetch response.",
+    ),
+    key(
+        "replica.fetch.wait.max.ms",
+        KeyType::Int,
+        Some("500"),
+        "How long a leader may hold a follower's fetch while no new data arrives.",
+    ),
+    key(
+        "replica.fetch.min.bytes",
+        KeyType::Int,
+        Some("1"),
+        "Bytes a follower's fetch waits for before the leader answers.",
+    ),
+    key(
+        "replica.fetch.backoff.ms",
+        KeyType::Int,
+        Some("1000"),
+        "Pause of a fetcher after a failed fetch, and of a partition after a partition error.",
+    ),
+    key(
+        "replica.socket.timeout.ms",
+        KeyType::Int,
+        Some("30000"),
+        "A follower's fetch (or its connection attempt) that takes longer fails and is retried.",
+    ),
+    key(
+        "replica.high.watermark.checkpoint.interval.ms",
+        KeyType::Long,
+        Some("5000"),
+        "How often each log directory's `replication-offset-checkpoint` (high watermarks) is written.",
+    ),
     // --- kraftd's own keys
     key(
         "kraftd.http.listener",

@@ -14,6 +14,7 @@ mod log_settings;
 pub mod properties;
 mod quorum;
 mod reader;
+pub mod replication;
 pub mod server_config;
 pub mod sources;
 mod telemetry;
@@ -23,6 +24,7 @@ use std::path::Path;
 pub use connection_limits::ConnectionLimits;
 pub use endpoint::{HostPort, Listener, SecurityProtocol, Voter};
 pub use error::{ConfigError, ConfigErrors};
+pub use replication::ReplicationSettings;
 pub use server_config::{LoadedConfig, LogFormat, Roles, ServerConfig};
 
 /// Loads and validates the configuration from a properties file (optional), the process

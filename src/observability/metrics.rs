@@ -12,6 +12,7 @@ pub use super::metadata_metrics::{
 };
 use super::registry::{Builder, LATENCY_BUCKETS, QUORUM_BUCKETS};
 pub use super::registry::{MetricDef, MetricGroup, MetricKind};
+pub use super::replication_metrics::ReplicationMetrics;
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Registry, TextEncoder,
@@ -43,6 +44,7 @@ pub struct Metrics {
     pub controller_group: MetricGroup,
     pub broker_metadata: BrokerMetadataMetrics,
     pub broker: BrokerMetrics,
+    pub replication: ReplicationMetrics,
     /// Exported on brokers.
     pub broker_group: MetricGroup,
 }
@@ -312,10 +314,11 @@ impl Metrics {
         let (raft, raft_group) = b.group(RaftMetrics::register);
         let (metadata, metadata_group) = b.group(MetadataMetrics::register);
         let (controller, controller_group) = b.group(ControllerMetrics::register);
-        let ((broker_metadata, broker), broker_group) = b.group(|b| {
+        let ((broker_metadata, broker, replication), broker_group) = b.group(|b| {
             (
                 BrokerMetadataMetrics::register(b),
                 BrokerMetrics::register(b),
+                ReplicationMetrics::register(b),
             )
         });
         #[cfg(target_os = "linux")]
@@ -350,6 +353,7 @@ impl Metrics {
             controller_group,
             broker_metadata,
             broker,
+            replication,
             broker_group,
         }
     }

@@ -7,6 +7,7 @@ pub mod metadata_metrics;
 pub mod metrics;
 pub mod readiness;
 pub mod registry;
+pub mod replication_metrics;
 
 pub use metrics::Metrics;
 pub use readiness::Readiness;

@@ -1,11 +1,14 @@
-//! Fetch (API 1) for consumers: committed data (below the high watermark) from partition
-//! leaders, per-partition and response byte limits, long-poll until `min_bytes` are
-//! available or `max_wait_ms` passes (woken by appends). Both isolation levels read up to the
-//! high watermark, which is also the last stable offset while there are no transactions. A
-//! follower (replica id >= 0) whose last fetched epoch disagrees with this log gets the
-//! diverging epoch instead of records. Fetch sessions (KIP-227) are declined (session id 0),
-//! so every fetch is a full fetch.
+//! Fetch (API 1) for consumers and followers. Consumers read committed data (below the high
+//! watermark) from partition leaders; both isolation levels read up to the high watermark,
+//! which is also the last stable offset while there are no transactions. Followers (replica
+//! id >= 0) read up to the log end offset, and each fetch records the follower's progress,
+//! which advances the high watermark and may add it to the ISR; a follower whose last fetched
+//! epoch disagrees with this log gets the diverging epoch instead of records. Per-partition
+//! and response byte limits; long-poll until `min_bytes` are available or `max_wait_ms`
+//! passes (woken by the high watermark for consumers, the log end for followers). Fetch
+//! sessions (KIP-227) are declined (session id 0), so every fetch is a full fetch.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
@@ -88,11 +91,7 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
         total: 0,
         first: true,
     };
-    let follower = if version >= 15 {
-        r.replica_state.replica_id.0 >= 0
-    } else {
-        r.replica_id.0 >= 0
-    };
+    let follower = replica_of(r, version);
     let mut topics = Vec::new();
     for t in &r.topics {
         let name = if version >= 13 {
@@ -111,7 +110,8 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
                 &image,
                 name,
                 p,
-                follower && version >= 12,
+                follower,
+                version,
                 &mut budget,
             ));
         }
@@ -134,16 +134,28 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
     )
 }
 
-/// One partition of the fetch: its leader's checks, the divergence of a follower that asks
-/// (`check_divergence`), then its records within the budget.
+/// The follower a fetch comes from (its replica id), or `None` for a consumer.
+fn replica_of(r: &FetchRequest, version: i16) -> Option<i32> {
+    let id = if version >= 15 {
+        r.replica_state.replica_id.0
+    } else {
+        r.replica_id.0
+    };
+    (id >= 0).then_some(id)
+}
+
+/// One partition of the fetch: its leader's checks, the divergence of a follower that asks,
+/// then its records within the budget.
 fn read_partition(
     ctx: &BrokerContext,
     image: &MetadataImage,
     name: &str,
     p: &FetchPartition,
-    check_divergence: bool,
+    follower: Option<i32>,
+    version: i16,
     budget: &mut Budget,
 ) -> PartitionData {
+    let check_divergence = follower.is_some() && version >= 12;
     let Some(partition) = ctx.replicas.get(name, p.partition) else {
         return partition_error(p.partition, no_replica_error(image, name, p.partition));
     };
@@ -162,7 +174,7 @@ fn read_partition(
     {
         return diverged;
     }
-    read_records(ctx, &partition, name, p, budget)
+    read_records(ctx, &partition, name, p, follower, budget)
 }
 
 /// The answer to a follower whose log diverges from this one, if it does.
@@ -187,15 +199,30 @@ fn diverged(partition: &Partition, p: &FetchPartition) -> Option<PartitionData> 
 /// The partition's records from the fetch offset, within its limit and the budget.
 fn read_records(
     ctx: &BrokerContext,
-    partition: &Partition,
+    partition: &Arc<Partition>,
     name: &str,
     p: &FetchPartition,
+    follower: Option<i32>,
     budget: &mut Budget,
 ) -> PartitionData {
     let limit = (p.partition_max_bytes.max(0) as usize).min(budget.remaining);
     // The first partition with data may exceed the limits so a consumer always
     // progresses (KIP-74).
-    match partition.read(p.fetch_offset, limit, budget.first) {
+    let read = match follower {
+        None => partition.read(p.fetch_offset, limit, budget.first),
+        Some(replica) => {
+            let now = ctx.clock.wall_ms();
+            partition
+                .read_for_follower(replica, p.fetch_offset, limit, budget.first, now)
+                .map(|(read, change)| {
+                    if let Some(change) = change {
+                        ctx.replicas.propose_isr(partition.clone(), change);
+                    }
+                    read
+                })
+        }
+    };
+    match read {
         Ok(res) => {
             let size = res.records.as_ref().map_or(0, |b| b.len());
             if size > 0 {
@@ -216,7 +243,7 @@ fn read_records(
                 // Clients read an empty set, not null, when there is nothing.
                 .with_records(Some(res.records.unwrap_or_default()))
         }
-        Err(PartitionError::NotLeader) => {
+        Err(PartitionError::NotLeader | PartitionError::NotFollower) => {
             partition_error(p.partition, ResponseError::NotLeaderOrFollower)
         }
         Err(PartitionError::Log(e)) => {
@@ -234,6 +261,7 @@ fn read_records(
         Err(
             PartitionError::NotEnoughReplicas { .. }
             | PartitionError::Invalid(_)
+            | PartitionError::TruncationBelowHighWatermark { .. }
             | PartitionError::Producer(_),
         ) => partition_error(p.partition, ResponseError::UnknownServerError),
     }
@@ -259,7 +287,8 @@ fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> H
 pub async fn handle(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> FetchResponse {
     let deadline = crate::clock::instant_now()
         + Duration::from_millis(r.max_wait_ms.max(0) as u64).min(MAX_WAIT);
-    // Wake on any requested partition's high watermark moving.
+    // Wake on any requested partition's high watermark moving (its log end for followers).
+    let follower = replica_of(r, version).is_some();
     let image = ctx.cache.image();
     let mut watchers: Vec<_> = r
         .topics
@@ -275,7 +304,14 @@ pub async fn handle(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> Fetc
                 Some((n, p.partition))
             })
         })
-        .filter_map(|(n, p)| ctx.replicas.get(&n, p).map(|x| x.subscribe()))
+        .filter_map(|(n, p)| {
+            let partition = ctx.replicas.get(&n, p)?;
+            Some(if follower {
+                partition.subscribe_log_end()
+            } else {
+                partition.subscribe()
+            })
+        })
         .collect();
     loop {
         for w in &mut watchers {

@@ -31,6 +31,7 @@ pub struct BrokerContext {
     pub replicas: std::sync::Arc<crate::broker::data_plane::replica_manager::ReplicaManager>,
     pub clock: crate::clock::Clock,
     pub metrics: crate::observability::metrics::BrokerMetrics,
+    pub replication: crate::observability::metrics::ReplicationMetrics,
     /// Where admin requests go (auto-creation of topics asked for by Metadata).
     pub forward:
         std::sync::Arc<crate::broker::control_plane::controller_channel::ControllerChannel>,

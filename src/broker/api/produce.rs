@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
 
 use super::{BrokerContext, no_replica_error};
-use crate::broker::data_plane::partition::{Partition, PartitionError};
+use crate::broker::data_plane::partition::{Partition, PartitionError, Replicated};
 use crate::network::{Handled, Route, Session};
 use crate::protocol::request::{self, RequestHead};
 use crate::protocol::response::{EncodedResponse, first_error, respond};
@@ -25,7 +25,9 @@ const INLINE_APPEND_BYTES: u64 = 64 * 1024;
 /// The outcome of one partition's append, before acks=all waiting.
 struct Pending {
     response: PartitionProduceResponse,
-    wait_for: Option<(Arc<Partition>, i64)>,
+    /// acks=all: the partition, the offset its high watermark must reach, and the leader
+    /// epoch of the append.
+    wait_for: Option<(Arc<Partition>, i64, i32)>,
 }
 
 impl Pending {
@@ -205,7 +207,8 @@ async fn append_partition(
                     .with_base_offset(a.base_offset)
                     .with_log_append_time_ms(a.log_append_time)
                     .with_log_start_offset(a.log_start_offset),
-                wait_for: (acks == -1).then(|| (partition.clone(), a.last_offset + 1)),
+                wait_for: (acks == -1)
+                    .then(|| (partition.clone(), a.last_offset + 1, a.leader_epoch)),
             }
         }
         Err(e) => Pending::answered(append_error(p.index, e)),
@@ -215,7 +218,9 @@ async fn append_partition(
 /// The answer for a partition whose append failed.
 fn append_error(index: i32, e: PartitionError) -> PartitionProduceResponse {
     match e {
-        PartitionError::NotLeader => error(index, ResponseError::NotLeaderOrFollower, None),
+        PartitionError::NotLeader | PartitionError::NotFollower => {
+            error(index, ResponseError::NotLeaderOrFollower, None)
+        }
         e @ PartitionError::NotEnoughReplicas { .. } => {
             error(index, ResponseError::NotEnoughReplicas, Some(e.to_string()))
         }
@@ -235,6 +240,11 @@ fn append_error(index: i32, e: PartitionError) -> PartitionProduceResponse {
             resp
         }
         PartitionError::Producer(e) => error(index, e.error(), Some(e.to_string())),
+        e @ PartitionError::TruncationBelowHighWatermark { .. } => error(
+            index,
+            ResponseError::UnknownServerError,
+            Some(e.to_string()),
+        ),
         PartitionError::Log(e) => {
             let code = e.error_code();
             error(
@@ -242,6 +252,38 @@ fn append_error(index: i32, e: PartitionError) -> PartitionProduceResponse {
                 ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError),
                 Some(e.to_string()),
             )
+        }
+    }
+}
+
+/// Waits until the append that ended at `needed` in `epoch` is replicated to the ISR, this
+/// broker stops leading in that epoch, or `deadline` passes (`Pending`).
+async fn wait_replicated(
+    partition: &Partition,
+    needed: i64,
+    epoch: i32,
+    deadline: std::time::Instant,
+) -> Replicated {
+    let mut hwm = partition.subscribe();
+    let mut leading = partition.subscribe_leadership();
+    loop {
+        hwm.borrow_and_update();
+        leading.borrow_and_update();
+        let outcome = partition.replicated(needed, epoch);
+        if outcome != Replicated::Pending {
+            return outcome;
+        }
+        let changed = async {
+            tokio::select! {
+                r = hwm.changed() => r.is_ok(),
+                r = leading.changed() => r.is_ok(),
+            }
+        };
+        match tokio::time::timeout_at(deadline.into(), changed).await {
+            Ok(true) => {}
+            // The partition went away (deleted or moved): no longer its leader.
+            Ok(false) => return partition.replicated(needed, epoch),
+            Err(_) => return Replicated::Pending,
         }
     }
 }
@@ -260,17 +302,25 @@ async fn wait_for_replicas(
         let mut out = Vec::new();
         for p in parts {
             let mut response = p.response;
-            if let Some((partition, needed)) = p.wait_for {
-                let mut rx = partition.subscribe();
+            if let Some((partition, needed, epoch)) = p.wait_for {
                 let waiting = ctx.metrics.purgatory_size.with_label_values(&["Produce"]);
                 waiting.inc();
-                let reached =
-                    tokio::time::timeout_at(deadline.into(), rx.wait_for(|h| *h >= needed))
-                        .instrument(tracing::info_span!("produce.wait_for_replicas", needed))
-                        .await;
+                let started = crate::clock::instant_now();
+                let outcome = wait_replicated(&partition, needed, epoch, deadline)
+                    .instrument(tracing::info_span!("produce.wait_for_replicas", needed))
+                    .await;
                 waiting.dec();
-                if !matches!(reached, Ok(Ok(_))) {
-                    response = response.with_error_code(ResponseError::RequestTimedOut.code());
+                ctx.replication
+                    .acks_all_wait
+                    .observe(started.elapsed().as_secs_f64());
+                let error = match outcome {
+                    Replicated::Committed => None,
+                    Replicated::BelowMinIsr => Some(ResponseError::NotEnoughReplicasAfterAppend),
+                    Replicated::LostLeadership => Some(ResponseError::NotLeaderOrFollower),
+                    Replicated::Pending => Some(ResponseError::RequestTimedOut),
+                };
+                if let Some(e) = error {
+                    response = response.with_error_code(e.code());
                 }
             }
             out.push(response);

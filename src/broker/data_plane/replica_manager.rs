@@ -1,17 +1,25 @@
 //! The partitions this broker hosts, kept in line with the metadata image: a partition whose
 //! replicas include this broker gets a local log (created or recovered) and follows the
-//! image's leadership; a partition of a deleted topic, or one this broker no longer hosts,
-//! loses its log. Topic configs (topic, dynamic broker, static, default) become the log's
-//! settings.
+//! image's leadership — as leader it serves producers, consumers and followers; as follower
+//! one of the replica fetchers pulls it from its leader; a partition of a deleted topic, or
+//! one this broker no longer hosts, loses its log. Topic configs (topic, dynamic broker,
+//! static, default) become the log's settings. Its timer shrinks ISRs, checkpoints high
+//! watermarks, flushes and applies retention.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use tokio::sync::{mpsc, watch};
+
+use crate::broker::data_plane::high_watermark_checkpoint;
 use crate::broker::data_plane::log_manager::LogManager;
 use crate::broker::data_plane::partition::{Partition, PartitionSettings};
+use crate::broker::data_plane::partition_state::{IsrChange, Transition};
+use crate::broker::data_plane::replica_fetcher::{FetcherContext, ReplicaFetcher, fetcher_index};
 use crate::clock::Clock;
-use crate::config::ServerConfig;
+use crate::config::{ReplicationSettings, ServerConfig};
 use crate::log::LogConfig;
 use crate::metadata::config_resolution::topic_synonyms;
 use crate::metadata::image::MetadataImage;
@@ -23,8 +31,26 @@ use crate::shutdown::ShutdownSignal;
 /// How often retention is applied (Kafka's `log.retention.check.interval.ms` default).
 const RETENTION_CHECK: Duration = Duration::from_secs(300);
 
+/// An ISR change a partition leader wants committed by the controller.
+pub struct IsrProposal {
+    pub partition: Arc<Partition>,
+    pub change: IsrChange,
+}
+
 pub struct ReplicaManager {
     node_id: i32,
+    replication: ReplicationSettings,
+    /// The listener followers fetch from (`inter.broker.listener.name`).
+    inter_broker_listener: String,
+    fetcher_context: FetcherContext,
+    /// This broker's epoch as the image registers it (the replica epoch of its fetches).
+    broker_epoch: watch::Sender<Option<i64>>,
+    fetchers: Mutex<HashMap<(i32, u32), Arc<ReplicaFetcher>>>,
+    runtime: tokio::runtime::Handle,
+    isr_proposals: mpsc::UnboundedSender<IsrProposal>,
+    isr_receiver: Mutex<Option<mpsc::UnboundedReceiver<IsrProposal>>>,
+    /// High watermarks read from the log directories' checkpoints at start.
+    checkpointed: HashMap<(String, i32), i64>,
     static_values: BTreeMap<String, String>,
     flush_before_ack: bool,
     /// `socket.request.max.bytes`: the most a produced batch may decompress to.
@@ -38,9 +64,34 @@ pub struct ReplicaManager {
 }
 
 impl ReplicaManager {
+    /// Needs a tokio runtime (fetchers are spawned on it).
     pub fn new(config: &ServerConfig, clock: Clock, metrics: Metrics) -> ReplicaManager {
+        let (broker_epoch, epoch_rx) = watch::channel(None);
+        let (isr_proposals, isr_receiver) = mpsc::unbounded_channel();
+        let mut checkpointed = HashMap::new();
+        for dir in &config.log_dirs {
+            checkpointed.extend(high_watermark_checkpoint::read(dir));
+        }
         ReplicaManager {
             node_id: config.node_id.0,
+            replication: config.replication,
+            inter_broker_listener: config
+                .inter_broker_listener_name
+                .clone()
+                .unwrap_or_else(|| "PLAINTEXT".to_string()),
+            fetcher_context: FetcherContext {
+                node_id: config.node_id.0,
+                broker_epoch: epoch_rx,
+                settings: config.replication,
+                metrics: metrics.replication.clone(),
+                clock,
+            },
+            broker_epoch,
+            fetchers: Mutex::new(HashMap::new()),
+            runtime: tokio::runtime::Handle::current(),
+            isr_proposals,
+            isr_receiver: Mutex::new(Some(isr_receiver)),
+            checkpointed,
             static_values: config.static_values.clone(),
             flush_before_ack: config.log.flush_before_ack,
             max_uncompressed_bytes: config.socket_request_max_bytes as usize,
@@ -140,7 +191,10 @@ impl ReplicaManager {
                         self.remove(&key, true);
                         self.create(image, &topic.name, *index, topic.id, reg, now);
                     }
-                    (Some(p), Some(s)) => p.update(reg, s.clone()),
+                    (Some(p), Some(s)) => {
+                        let transition = p.update(reg, s.clone(), now);
+                        self.follow(image, &p, transition);
+                    }
                     (Some(_), None) => {}
                     (None, _) => self.create(image, &topic.name, *index, topic.id, reg, now),
                 }
@@ -171,7 +225,150 @@ impl ReplicaManager {
                 self.log_manager.delete(&topic, p);
             }
         }
+        self.update_fetcher_addresses(image);
+        self.broker_epoch.send_if_modified(|e| {
+            let now = image.cluster.brokers.get(&self.node_id).map(|b| b.epoch);
+            std::mem::replace(e, now) != now
+        });
         self.report_sizes();
+    }
+
+    /// Starts or stops fetching `p` after its role changed.
+    fn follow(&self, image: &MetadataImage, p: &Arc<Partition>, transition: Transition) {
+        match transition {
+            Transition::BecameLeader { .. } => self.stop_fetching(&p.topic, p.index),
+            Transition::BecameFollower {
+                leader,
+                leader_epoch,
+            } => {
+                self.stop_fetching(&p.topic, p.index);
+                if leader >= 0 {
+                    self.start_fetching(image, p.clone(), leader, leader_epoch);
+                }
+            }
+            Transition::Unchanged => {}
+        }
+    }
+
+    fn start_fetching(
+        &self,
+        image: &MetadataImage,
+        p: Arc<Partition>,
+        leader: i32,
+        leader_epoch: i32,
+    ) {
+        let key = (
+            leader,
+            fetcher_index(&p.topic, p.index, self.replication.num_fetchers),
+        );
+        let mut fetchers = self.fetchers.lock().unwrap_or_else(|e| e.into_inner());
+        let fetcher = fetchers.entry(key).or_insert_with(|| {
+            let f = ReplicaFetcher::new(key.0, key.1);
+            f.set_address(self.leader_address(image, leader));
+            tracing::info!(source = leader, index = key.1, "starting a replica fetcher");
+            self.runtime
+                .spawn(f.clone().run(self.fetcher_context.clone()));
+            f
+        });
+        fetcher.add(p, leader_epoch);
+        self.metrics.replication.fetchers.set(fetchers.len() as i64);
+    }
+
+    /// Removes a partition from whichever fetcher carries it; fetchers left empty stop.
+    fn stop_fetching(&self, topic: &str, partition: i32) {
+        let mut fetchers = self.fetchers.lock().unwrap_or_else(|e| e.into_inner());
+        fetchers.retain(|_, f| {
+            f.remove(topic, partition);
+            let keep = !f.is_empty();
+            if !keep {
+                f.stop();
+            }
+            keep
+        });
+        self.metrics.replication.fetchers.set(fetchers.len() as i64);
+    }
+
+    fn leader_address(&self, image: &MetadataImage, leader: i32) -> Option<String> {
+        let b = image.cluster.brokers.get(&leader)?;
+        let e = b.listener(&self.inter_broker_listener)?;
+        Some(format!("{}:{}", e.host, e.port))
+    }
+
+    fn update_fetcher_addresses(&self, image: &MetadataImage) {
+        for f in self
+            .fetchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            f.set_address(self.leader_address(image, f.source));
+        }
+    }
+
+    /// Takes the stream of ISR changes leaders propose (once; for the AlterPartition sender).
+    pub fn take_isr_proposals(&self) -> Option<mpsc::UnboundedReceiver<IsrProposal>> {
+        self.isr_receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Hands an ISR change of `partition` to the AlterPartition sender.
+    pub fn propose_isr(&self, partition: Arc<Partition>, change: IsrChange) {
+        tracing::info!(topic = %partition.topic, partition = partition.index, isr = ?change.new_isr, kind = ?change.kind, "proposing an ISR change");
+        if self
+            .isr_proposals
+            .send(IsrProposal {
+                partition: partition.clone(),
+                change,
+            })
+            .is_err()
+        {
+            partition.isr_answered(-1, None, self.clock.wall_ms());
+        }
+    }
+
+    /// Proposes the ISR shrinks that are due.
+    fn shrink_isrs(&self, now_ms: i64) {
+        let max_lag = self.replication.lag_time_max.as_millis() as i64;
+        for p in self.partitions() {
+            if let Some(change) = p.maybe_shrink_isr(now_ms, max_lag) {
+                self.propose_isr(p, change);
+            }
+        }
+    }
+
+    /// Writes every log directory's high-watermark checkpoint.
+    fn checkpoint_high_watermarks(&self) {
+        let mut by_dir: BTreeMap<PathBuf, Vec<(String, i32, i64)>> = BTreeMap::new();
+        for d in self.log_manager.dirs() {
+            by_dir.entry(d.0.clone()).or_default();
+        }
+        for p in self.partitions() {
+            if let Some(dir) = p.log_dir() {
+                by_dir
+                    .entry(dir)
+                    .or_default()
+                    .push((p.topic.clone(), p.index, p.high_watermark()));
+            }
+        }
+        let mut ok = true;
+        for (dir, mut entries) in by_dir {
+            if !dir.is_dir() {
+                continue;
+            }
+            entries.sort();
+            if let Err(e) = high_watermark_checkpoint::write(&dir, &entries) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot write the high-watermark checkpoint");
+                ok = false;
+            }
+        }
+        if ok {
+            self.metrics
+                .replication
+                .high_watermark_checkpoint_age
+                .set(0.0);
+        }
     }
 
     fn create(
@@ -195,19 +392,25 @@ impl ReplicaManager {
                         .recovered_truncated_bytes
                         .inc_by(report.truncated_bytes);
                 }
+                let hwm = self
+                    .checkpointed
+                    .get(&(topic.to_string(), index))
+                    .copied()
+                    .unwrap_or(0);
                 let p = Arc::new(Partition::new(
-                    topic,
-                    index,
-                    topic_id,
+                    (topic, index, topic_id),
                     self.node_id,
                     log,
                     settings.clone(),
+                    hwm,
+                    now,
                 ));
-                p.update(reg, settings);
+                let transition = p.update(reg, settings, now);
                 self.partitions
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert((topic.to_string(), index), p);
+                    .insert((topic.to_string(), index), p.clone());
+                self.follow(image, &p, transition);
             }
             Err(e) => {
                 tracing::error!(%topic, partition = index, error = %e, "cannot open the partition log");
@@ -235,6 +438,7 @@ impl ReplicaManager {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
         if let Some(p) = removed {
+            self.stop_fetching(&p.topic, p.index);
             drop(p);
             if delete {
                 self.log_manager.delete(&key.0, key.1);
@@ -262,6 +466,17 @@ impl ReplicaManager {
         self.metrics.broker.under_replicated_partitions.set(under);
         self.metrics.broker.under_min_isr_partitions.set(under_min);
         self.metrics.broker.at_min_isr_partitions.set(at_min);
+        let failed: usize = self
+            .fetchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|f| f.failed_partitions())
+            .sum();
+        self.metrics
+            .replication
+            .fetcher_failed_partitions
+            .set(failed as i64);
         let mut reported = self
             .reported_topics
             .lock()
@@ -310,6 +525,10 @@ impl ReplicaManager {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_retention = crate::clock::instant_now();
+        let mut last_shrink_check = crate::clock::instant_now();
+        let mut last_checkpoint = crate::clock::instant_now();
+        // Kafka checks ISRs at half the lag limit.
+        let shrink_every = (self.replication.lag_time_max / 2).max(Duration::from_millis(100));
         loop {
             tokio::select! {
                 _ = tick.tick() => {
@@ -317,13 +536,32 @@ impl ReplicaManager {
                     if retention {
                         last_retention = crate::clock::instant_now();
                     }
+                    let shrink = last_shrink_check.elapsed() >= shrink_every;
+                    if shrink {
+                        last_shrink_check = crate::clock::instant_now();
+                    }
+                    let checkpoint = last_checkpoint.elapsed()
+                        >= self.replication.high_watermark_checkpoint_interval;
+                    self.metrics
+                        .replication
+                        .high_watermark_checkpoint_age
+                        .set(last_checkpoint.elapsed().as_secs_f64());
+                    if checkpoint {
+                        last_checkpoint = crate::clock::instant_now();
+                    }
                     let now = self.clock.wall_ms();
                     let this = self.clone();
                     let _ = tokio::task::spawn_blocking(move || {
+                        if shrink {
+                            this.shrink_isrs(now);
+                        }
                         for p in this.partitions() {
                             if let Err(e) = p.maintain(now, retention) {
                                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "log maintenance failed");
                             }
+                        }
+                        if checkpoint {
+                            this.checkpoint_high_watermarks();
                         }
                         this.report_sizes();
                     })
@@ -332,11 +570,20 @@ impl ReplicaManager {
                 _ = shutdown.wait() => break,
             }
         }
+        for f in self
+            .fetchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+        {
+            f.1.stop();
+        }
         for p in self.partitions() {
             if let Err(e) = p.close() {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush on shutdown failed");
             }
         }
+        self.checkpoint_high_watermarks();
     }
 }
 

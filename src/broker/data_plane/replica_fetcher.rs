@@ -1,0 +1,439 @@
+//! One replica fetcher: a connection to a source broker (the leader of the partitions it
+//! carries) over the inter-broker listener, and a loop of Fetch requests for all of them, as
+//! Kafka's `ReplicaFetcherThread`. Each answer is applied partition by partition: records are
+//! appended with the leader's offsets, a diverging epoch truncates the log, a fetch offset
+//! below the leader's log start restarts the log there, and a partition error pauses that
+//! partition for `replica.fetch.backoff.ms` until the metadata moves it. The replica manager
+//! adds and removes partitions as leadership changes; a fetcher with none left stops.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use crate::broker::data_plane::partition::{Partition, PartitionError};
+use crate::clock::Clock;
+use crate::config::ReplicationSettings;
+use crate::network::client::KafkaConnection;
+use crate::observability::metrics::ReplicationMetrics;
+
+/// The Fetch version followers send: replica state with the broker epoch (v15), topic ids.
+const FETCH_VERSION: i16 = 15;
+
+/// What every fetcher of this broker shares.
+#[derive(Clone)]
+pub struct FetcherContext {
+    pub node_id: i32,
+    /// This broker's epoch once registered (sent as the replica epoch).
+    pub broker_epoch: watch::Receiver<Option<i64>>,
+    pub settings: ReplicationSettings,
+    pub metrics: ReplicationMetrics,
+    pub clock: Clock,
+}
+
+/// Where a partition stands in its fetcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FetchStatus {
+    Fetching,
+    /// Paused after a partition error until then (or until the metadata moves it).
+    Delayed(Instant),
+    /// Stopped on an error an operator must look at.
+    Failed,
+}
+
+struct FetchEntry {
+    partition: Arc<Partition>,
+    leader_epoch: i32,
+    status: FetchStatus,
+    /// Leader high watermark minus this log's end at the last answer.
+    lag: i64,
+    last_caught_up: Instant,
+}
+
+/// A fetcher's partitions and source, shared with the replica manager.
+pub struct ReplicaFetcher {
+    pub source: i32,
+    pub index: u32,
+    address: Mutex<Option<String>>,
+    partitions: Mutex<BTreeMap<(String, i32), FetchEntry>>,
+    changed: Notify,
+    stopped: AtomicBool,
+}
+
+impl ReplicaFetcher {
+    pub fn new(source: i32, index: u32) -> Arc<ReplicaFetcher> {
+        Arc::new(ReplicaFetcher {
+            source,
+            index,
+            address: Mutex::new(None),
+            partitions: Mutex::new(BTreeMap::new()),
+            changed: Notify::new(),
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, i32), FetchEntry>> {
+        self.partitions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The source broker's inter-broker endpoint (`host:port`), from its registration.
+    pub fn set_address(&self, address: Option<String>) {
+        let mut a = self.address.lock().unwrap_or_else(|e| e.into_inner());
+        if *a != address {
+            *a = address;
+            drop(a);
+            self.changed.notify_one();
+        }
+    }
+
+    /// Fetches `partition` in `leader_epoch` from now on (a new epoch resets a paused or
+    /// failed partition).
+    pub fn add(&self, partition: Arc<Partition>, leader_epoch: i32) {
+        let key = (partition.topic.clone(), partition.index);
+        let mut entries = self.entries();
+        let same = entries.get(&key).is_some_and(|e| {
+            e.leader_epoch == leader_epoch && Arc::ptr_eq(&e.partition, &partition)
+        });
+        if !same {
+            entries.insert(
+                key,
+                FetchEntry {
+                    partition,
+                    leader_epoch,
+                    status: FetchStatus::Fetching,
+                    lag: 0,
+                    last_caught_up: crate::clock::instant_now(),
+                },
+            );
+            drop(entries);
+            self.changed.notify_one();
+        }
+    }
+
+    pub fn remove(&self, topic: &str, partition: i32) -> bool {
+        self.entries()
+            .remove(&(topic.to_string(), partition))
+            .is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries().is_empty()
+    }
+
+    /// Partitions stopped on an error.
+    pub fn failed_partitions(&self) -> usize {
+        self.entries()
+            .values()
+            .filter(|e| e.status == FetchStatus::Failed)
+            .count()
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.changed.notify_one();
+    }
+
+    /// Fetches until stopped.
+    pub async fn run(self: Arc<Self>, ctx: FetcherContext) {
+        let source = self.source.to_string();
+        let mut conn: Option<KafkaConnection> = None;
+        while !self.stopped.load(Ordering::SeqCst) {
+            let Some(request) = self.build_request(&ctx) else {
+                self.wait_for_work().await;
+                continue;
+            };
+            let Some(address) = self
+                .address
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            else {
+                self.wait_for_work().await;
+                continue;
+            };
+            ctx.metrics
+                .fetcher_requests
+                .with_label_values(&[&source])
+                .inc();
+            match self.exchange(&ctx, &mut conn, &address, &request).await {
+                Ok(response) if response.error_code == 0 => {
+                    self.apply(&ctx, &request, response);
+                }
+                Ok(response) => {
+                    tracing::warn!(
+                        source = self.source,
+                        error = response.error_code,
+                        "replica fetch refused"
+                    );
+                    ctx.metrics
+                        .fetcher_failed_requests
+                        .with_label_values(&[&source])
+                        .inc();
+                    self.backoff(&ctx).await;
+                }
+                Err(e) => {
+                    tracing::debug!(source = self.source, error = %e, "replica fetch failed");
+                    conn = None;
+                    ctx.metrics
+                        .fetcher_failed_requests
+                        .with_label_values(&[&source])
+                        .inc();
+                    self.backoff(&ctx).await;
+                }
+            }
+            self.report_lag(&ctx);
+        }
+        let labels = [source.as_str()];
+        let _ = ctx.metrics.fetcher_max_lag.remove_label_values(&labels);
+        let _ = ctx
+            .metrics
+            .fetcher_max_lag_seconds
+            .remove_label_values(&labels);
+    }
+
+    async fn exchange(
+        &self,
+        ctx: &FetcherContext,
+        conn: &mut Option<KafkaConnection>,
+        address: &str,
+        request: &FetchRequest,
+    ) -> Result<FetchResponse, crate::network::client::ClientError> {
+        if conn.as_ref().is_none_or(|c| c.addr() != address) {
+            let client_id = format!("replica-fetcher-{}-{}", ctx.node_id, self.index);
+            *conn = Some(
+                KafkaConnection::connect(address, &client_id, ctx.settings.socket_timeout).await?,
+            );
+        }
+        let c = conn.as_mut().expect("connected above");
+        let timeout = ctx.settings.socket_timeout + ctx.settings.fetch_wait_max;
+        c.send(request, FETCH_VERSION, timeout).await
+    }
+
+    async fn wait_for_work(&self) {
+        let next_delay = self
+            .entries()
+            .values()
+            .filter_map(|e| match e.status {
+                FetchStatus::Delayed(until) => Some(until),
+                _ => None,
+            })
+            .min();
+        match next_delay {
+            Some(until) => {
+                let _ = tokio::time::timeout_at(until.into(), self.changed.notified()).await;
+            }
+            None => self.changed.notified().await,
+        }
+    }
+
+    async fn backoff(&self, ctx: &FetcherContext) {
+        let _ = tokio::time::timeout(ctx.settings.fetch_backoff, self.changed.notified()).await;
+    }
+
+    /// The next Fetch for every partition that is not paused; `None` when there is none.
+    fn build_request(&self, ctx: &FetcherContext) -> Option<FetchRequest> {
+        let now = crate::clock::instant_now();
+        let mut topics: BTreeMap<Uuid, Vec<FetchPartition>> = BTreeMap::new();
+        for entry in self.entries().values_mut() {
+            if let FetchStatus::Delayed(until) = entry.status
+                && until <= now
+            {
+                entry.status = FetchStatus::Fetching;
+            }
+            if entry.status != FetchStatus::Fetching {
+                continue;
+            }
+            let Some(pos) = entry.partition.fetch_position() else {
+                continue;
+            };
+            topics.entry(entry.partition.topic_id).or_default().push(
+                FetchPartition::default()
+                    .with_partition(entry.partition.index)
+                    .with_current_leader_epoch(entry.leader_epoch)
+                    .with_fetch_offset(pos.fetch_offset)
+                    .with_last_fetched_epoch(pos.last_fetched_epoch.unwrap_or(-1))
+                    .with_log_start_offset(pos.log_start_offset)
+                    .with_partition_max_bytes(ctx.settings.fetch_max_bytes as i32),
+            );
+        }
+        if topics.is_empty() {
+            return None;
+        }
+        let epoch = ctx.broker_epoch.borrow().unwrap_or(-1);
+        Some(
+            FetchRequest::default()
+                .with_replica_state(
+                    ReplicaState::default()
+                        .with_replica_id(BrokerId(ctx.node_id))
+                        .with_replica_epoch(epoch),
+                )
+                .with_max_wait_ms(ctx.settings.fetch_wait_max.as_millis() as i32)
+                .with_min_bytes(ctx.settings.fetch_min_bytes as i32)
+                .with_max_bytes(ctx.settings.fetch_response_max_bytes as i32)
+                .with_isolation_level(0)
+                .with_session_id(0)
+                .with_session_epoch(-1)
+                .with_topics(
+                    topics
+                        .into_iter()
+                        .map(|(id, partitions)| {
+                            FetchTopic::default()
+                                .with_topic_id(id)
+                                .with_partitions(partitions)
+                        })
+                        .collect(),
+                ),
+        )
+    }
+
+    /// Applies a fetch answer to each partition it carries.
+    fn apply(&self, ctx: &FetcherContext, request: &FetchRequest, response: FetchResponse) {
+        let asked: HashMap<(Uuid, i32), (i64, i32)> = request
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    (
+                        (t.topic_id, p.partition),
+                        (p.fetch_offset, p.current_leader_epoch),
+                    )
+                })
+            })
+            .collect();
+        let now_ms = ctx.clock.wall_ms();
+        let mut entries = self.entries();
+        let by_id: HashMap<(Uuid, i32), (String, i32)> = entries
+            .iter()
+            .map(|(k, e)| ((e.partition.topic_id, e.partition.index), k.clone()))
+            .collect();
+        for topic in response.responses {
+            for data in topic.partitions {
+                let id = (topic.topic_id, data.partition_index);
+                let (Some(key), Some((fetch_offset, epoch))) = (by_id.get(&id), asked.get(&id))
+                else {
+                    continue;
+                };
+                let Some(entry) = entries.get_mut(key) else {
+                    continue;
+                };
+                if entry.leader_epoch != *epoch {
+                    // The metadata moved the partition while this fetch was in flight.
+                    continue;
+                }
+                self.apply_partition(ctx, entry, *fetch_offset, data, now_ms);
+            }
+        }
+    }
+
+    fn apply_partition(
+        &self,
+        ctx: &FetcherContext,
+        entry: &mut FetchEntry,
+        fetch_offset: i64,
+        data: PartitionData,
+        now_ms: i64,
+    ) {
+        let p = entry.partition.clone();
+        let result = match ResponseError::try_from_code(data.error_code) {
+            None => self.append(ctx, entry, data, now_ms),
+            Some(ResponseError::OffsetOutOfRange)
+                if data.log_start_offset >= 0 && fetch_offset < data.log_start_offset =>
+            {
+                p.restart_at(data.log_start_offset, now_ms)
+            }
+            Some(e) => {
+                tracing::debug!(topic = %p.topic, partition = p.index, source = self.source, error = %e, "partition fetch error; pausing the partition");
+                entry.status =
+                    FetchStatus::Delayed(crate::clock::instant_now() + ctx.settings.fetch_backoff);
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(PartitionError::NotFollower) => {
+                // Leadership moved meanwhile: the replica manager will re-add or remove it.
+                entry.status =
+                    FetchStatus::Delayed(crate::clock::instant_now() + ctx.settings.fetch_backoff);
+            }
+            Err(PartitionError::Log(crate::log::LogError::NonContiguous { .. })) => {
+                // The log end moved under this fetch (a concurrent truncation): ask again.
+            }
+            Err(e) => {
+                tracing::error!(topic = %p.topic, partition = p.index, source = self.source, error = %e, "replication of this partition stopped");
+                entry.status = FetchStatus::Failed;
+            }
+        }
+    }
+
+    fn append(
+        &self,
+        ctx: &FetcherContext,
+        entry: &mut FetchEntry,
+        data: PartitionData,
+        now_ms: i64,
+    ) -> Result<(), PartitionError> {
+        let p = &entry.partition;
+        let d = &data.diverging_epoch;
+        if d.epoch >= 0 || d.end_offset >= 0 {
+            p.truncate_to_diverging(d.epoch, d.end_offset, now_ms)?;
+            ctx.metrics.follower_truncations.inc();
+            return Ok(());
+        }
+        let bytes = data.records.as_ref().map_or(0, |r| r.len());
+        p.append_as_follower(
+            entry.leader_epoch,
+            data.records,
+            data.high_watermark,
+            data.log_start_offset,
+            now_ms,
+        )?;
+        if bytes > 0 {
+            ctx.metrics
+                .fetcher_bytes
+                .with_label_values(&[&self.source.to_string()])
+                .inc_by(bytes as u64);
+        }
+        entry.lag = (data.high_watermark - p.log_end_offset()).max(0);
+        if entry.lag == 0 {
+            entry.last_caught_up = crate::clock::instant_now();
+        }
+        Ok(())
+    }
+
+    fn report_lag(&self, ctx: &FetcherContext) {
+        let now = crate::clock::instant_now();
+        let (mut lag, mut seconds) = (0i64, 0f64);
+        for e in self.entries().values() {
+            lag = lag.max(e.lag);
+            if e.lag > 0 {
+                seconds = seconds.max(now.duration_since(e.last_caught_up).as_secs_f64());
+            }
+        }
+        let source = self.source.to_string();
+        ctx.metrics
+            .fetcher_max_lag
+            .with_label_values(&[&source])
+            .set(lag);
+        ctx.metrics
+            .fetcher_max_lag_seconds
+            .with_label_values(&[&source])
+            .set(seconds);
+    }
+}
+
+/// Which of a source broker's `fetchers` carries a partition (Kafka spreads partitions by a
+/// hash of topic and partition).
+pub fn fetcher_index(topic: &str, partition: i32, fetchers: u32) -> u32 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    topic.hash(&mut h);
+    partition.hash(&mut h);
+    (h.finish() % u64::from(fetchers.max(1))) as u32
+}

@@ -1,0 +1,252 @@
+//! Partition replication on real `kraftd` processes on loopback: one controller and three
+//! brokers, topics with replication factor 3 and `min.insync.replicas=2`, librdkafka (through
+//! the `rdkafka` crate) as the client. Followers replicate, acks=all waits for the ISR, the ISR
+//! shrinks when a follower stops and expands when it catches up again.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const START: Duration = Duration::from_secs(60);
+const WAIT: Duration = Duration::from_secs(60);
+
+/// One controller (id 1) and three brokers (ids 2-4) whose topics default to RF=3, min ISR 2.
+fn replicated_cluster(extra: &str) -> Cluster {
+    Cluster::builder()
+        .controllers(1)
+        .brokers(3)
+        .session_timeout_ms(3000)
+        .extra(&format!(
+            "default.replication.factor=3\nmin.insync.replicas=2\nreplica.lag.time.max.ms=3000\n{extra}"
+        ))
+        .start(START)
+}
+
+fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("client.id", "kraftd-replication-test");
+    c
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Creates `name` with `partitions` partitions and replication factor 3, and waits until every
+/// partition has a leader; returns partition → leader.
+fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> BTreeMap<i32, i32> {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(bootstrap).create().expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(3));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = runtime()
+        .block_on(admin.create_topics([&topic], &opts))
+        .expect("CreateTopics");
+    assert_eq!(results, vec![Ok(name.to_string())]);
+    leaders(&admin, name, partitions)
+}
+
+fn leaders(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, i32> {
+    wait_for(WAIT, &format!("leaders of {topic}"), || {
+        let md = admin
+            .inner()
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()?;
+        let t = md.topics().iter().find(|t| t.name() == topic)?;
+        if t.error().is_some() || t.partitions().len() != partitions as usize {
+            return None;
+        }
+        let l: BTreeMap<i32, i32> = t
+            .partitions()
+            .iter()
+            .map(|p| (p.id(), p.leader()))
+            .collect();
+        l.values().all(|l| *l >= 0).then_some(l)
+    })
+}
+
+/// One delivery report: the value, and its (partition, offset) or the error.
+type Delivery = (String, Result<(i32, i64), String>);
+
+/// Delivery reports of an idempotent acks=all producer.
+#[derive(Default, Clone)]
+struct Acks(Arc<Mutex<Vec<Delivery>>>);
+
+impl ClientContext for Acks {}
+
+impl ProducerContext for Acks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let entry = match result {
+            Ok(m) => (
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
+                Ok((m.partition(), m.offset())),
+            ),
+            Err((e, m)) => (
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
+                Err(e.to_string()),
+            ),
+        };
+        self.0.lock().unwrap().push(entry);
+    }
+}
+
+fn producer(bootstrap: &str, acks: &Acks) -> ThreadedProducer<Acks> {
+    client_config(bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "60000")
+        .create_with_context(acks.clone())
+        .expect("producer")
+}
+
+/// Sends `values` to `topic` partition 0 and waits for every delivery report.
+fn produce(p: &ThreadedProducer<Acks>, acks: &Acks, topic: &str, values: &[String]) {
+    let before = acks.0.lock().unwrap().len();
+    for v in values {
+        let mut record = BaseRecord::to(topic).payload(v).key("k").partition(0);
+        loop {
+            match p.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    record = r;
+                }
+            }
+        }
+    }
+    p.flush(WAIT).expect("flush");
+    wait_for(WAIT, "every delivery report", || {
+        (acks.0.lock().unwrap().len() >= before + values.len()).then_some(())
+    });
+}
+
+/// Every value in partition 0 of `topic` from the beginning, up to `expected` records.
+fn consume(bootstrap: &str, topic: &str, expected: usize) -> Vec<(i64, String)> {
+    let c: BaseConsumer = client_config(bootstrap)
+        .set("group.id", "kraftd-replication-test")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while out.len() < expected && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            out.push((
+                m.offset(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn gauge(n: &Node, name: &str) -> f64 {
+    n.metric(name, &[]).unwrap_or(-1.0)
+}
+
+#[test]
+fn followers_replicate_and_the_isr_shrinks_and_expands() {
+    let mut c = replicated_cluster("");
+    let bootstrap = c.bootstrap();
+    let leader = create_topic(&bootstrap, "r3", 1)[&0];
+    let acks = Acks::default();
+    let p = producer(&bootstrap, &acks);
+    let first: Vec<String> = (0..2000).map(|i| format!("v{i}")).collect();
+    produce(&p, &acks, "r3", &first);
+    let failed: Vec<_> = acks
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.1.is_err())
+        .cloned()
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failed deliveries: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+
+    // Every broker holds the records: the followers' logs match the leader's size.
+    let size = |n: &Node| {
+        n.metric("kafka_log_size_bytes", &[("topic", "r3")])
+            .unwrap_or(-1.0)
+    };
+    let leader_node = c.node(leader);
+    wait_for(WAIT, "follower logs as large as the leader's", || {
+        let l = size(leader_node);
+        (l > 0.0 && c.brokers.iter().all(|b| size(b) == l)).then_some(())
+    });
+    assert_eq!(
+        gauge(leader_node, "kafka_server_under_replicated_partitions"),
+        0.0
+    );
+
+    // A follower stops: the ISR shrinks to two, acks=all still succeeds.
+    let follower = c.brokers.iter().find(|b| b.id != leader).unwrap().id;
+    let started = Instant::now();
+    c.node_mut(follower).kill();
+    wait_for(WAIT, "under-replicated on the leader", || {
+        (gauge(c.node(leader), "kafka_server_under_replicated_partitions") == 1.0).then_some(())
+    });
+    eprintln!(
+        "ISR shrank {:?} after the follower was killed",
+        started.elapsed()
+    );
+    let second: Vec<String> = (2000..3000).map(|i| format!("v{i}")).collect();
+    produce(&p, &acks, "r3", &second);
+    assert!(acks.0.lock().unwrap().iter().all(|a| a.1.is_ok()));
+
+    // It comes back, catches up and rejoins.
+    c.node_mut(follower).start(START);
+    wait_for(WAIT, "the follower back in the ISR", || {
+        (gauge(c.node(leader), "kafka_server_under_replicated_partitions") == 0.0).then_some(())
+    });
+    let l = size(c.node(leader));
+    wait_for(WAIT, "the restarted follower caught up", || {
+        (size(c.node(follower)) == l).then_some(())
+    });
+
+    let read = consume(&bootstrap, "r3", 3000);
+    let values: Vec<&str> = read.iter().map(|(_, v)| v.as_str()).collect();
+    let expected: Vec<String> = (0..3000).map(|i| format!("v{i}")).collect();
+    assert_eq!(
+        values,
+        expected.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(
+        read.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "offsets are contiguous"
+    );
+}
