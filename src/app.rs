@@ -219,6 +219,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
                 replication: metrics.replication.clone(),
                 forward: forward.clone(),
                 producer_ids: producer_ids.clone(),
+                raft: raft.clone(),
                 auto_create: config
                     .auto_create_topics_enable
                     .then_some((config.num_partitions, config.default_replication_factor)),

@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod recreate;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

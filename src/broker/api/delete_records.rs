@@ -43,7 +43,9 @@ pub fn handle(ctx: &BrokerContext, r: &DeleteRecordsRequest) -> DeleteRecordsRes
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
                     let Some(partition) = ctx.replicas.get(&name, p.partition_index) else {
-                        return out.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        return out.with_error_code(
+                            ctx.no_replica_error(&name, p.partition_index).code(),
+                        );
                     };
                     let result = partition.with_log(|log, hwm| {
                         let target = if p.offset == -1 { hwm } else { p.offset };

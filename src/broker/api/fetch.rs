@@ -20,9 +20,8 @@ use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
 
-use super::{BrokerContext, no_replica_error};
+use super::BrokerContext;
 use crate::broker::data_plane::partition::{Partition, PartitionError};
-use crate::metadata::image::MetadataImage;
 use crate::network::{Handled, Route, Session};
 use crate::protocol::request::{self, RequestHead};
 use crate::protocol::response::respond;
@@ -105,15 +104,7 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
                 parts.push(partition_error(p.partition, ResponseError::UnknownTopicId));
                 continue;
             };
-            parts.push(read_partition(
-                ctx,
-                &image,
-                name,
-                p,
-                follower,
-                version,
-                &mut budget,
-            ));
+            parts.push(read_partition(ctx, name, p, follower, version, &mut budget));
         }
         topics.push(
             FetchableTopicResponse::default()
@@ -148,7 +139,6 @@ fn replica_of(r: &FetchRequest, version: i16) -> Option<i32> {
 /// then its records within the budget.
 fn read_partition(
     ctx: &BrokerContext,
-    image: &MetadataImage,
     name: &str,
     p: &FetchPartition,
     follower: Option<i32>,
@@ -157,7 +147,8 @@ fn read_partition(
 ) -> PartitionData {
     let check_divergence = follower.is_some() && version >= 12;
     let Some(partition) = ctx.replicas.get(name, p.partition) else {
-        return partition_error(p.partition, no_replica_error(image, name, p.partition));
+        let e = ctx.no_replica_error_at(name, p.partition, p.current_leader_epoch);
+        return partition_error(p.partition, e);
     };
     if p.current_leader_epoch >= 0 {
         let epoch = partition.leader_epoch();

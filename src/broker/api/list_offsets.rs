@@ -98,7 +98,14 @@ pub fn handle(ctx: &BrokerContext, r: &ListOffsetsRequest, version: i16) -> List
                         .with_offset(-1)
                         .with_leader_epoch(-1);
                     let Some(partition) = ctx.replicas.get(&name, p.partition_index) else {
-                        return out.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        return out.with_error_code(
+                            ctx.no_replica_error_at(
+                                &name,
+                                p.partition_index,
+                                p.current_leader_epoch,
+                            )
+                            .code(),
+                        );
                     };
                     let epoch = partition.leader_epoch();
                     if p.current_leader_epoch >= 0 && p.current_leader_epoch != epoch {
@@ -121,7 +128,7 @@ pub fn handle(ctx: &BrokerContext, r: &ListOffsetsRequest, version: i16) -> List
                             .with_timestamp(ts)
                             .with_leader_epoch(epoch),
                         Ok(None) => out.with_leader_epoch(epoch),
-                        Err(PartitionError::NotLeader) => {
+                        Err(PartitionError::NotLeader | PartitionError::NotFollower) => {
                             out.with_error_code(ResponseError::NotLeaderOrFollower.code())
                         }
                         Err(_) => out.with_error_code(ResponseError::UnknownServerError.code()),

@@ -39,6 +39,47 @@ pub struct BrokerContext {
     pub auto_create: Option<(i32, i16)>,
     pub producer_ids:
         std::sync::Arc<crate::broker::control_plane::producer_id_manager::ProducerIdManager>,
+    /// This node's raft driver: how far the committed metadata log reaches.
+    pub raft: crate::raft_io::driver::RaftHandle,
+}
+
+impl BrokerContext {
+    /// The error for a partition with no local replica, from the metadata this broker
+    /// answers with (see [`no_replica_error`]).
+    /// While this broker's image lags the metadata log it has already fetched as committed,
+    /// a topic it does not know yet may exist: that answer is the retriable
+    /// NOT_LEADER_OR_FOLLOWER, never UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn no_replica_error(&self, topic: &str, partition: i32) -> ResponseError {
+        let image = self.cache.image();
+        let e = no_replica_error(&image, topic, partition);
+        if e == ResponseError::UnknownTopicOrPartition && self.image_lags(&image) {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            e
+        }
+    }
+
+    /// Whether `image` misses committed metadata records this node's raft log already holds.
+    fn image_lags(&self, image: &MetadataImage) -> bool {
+        let committed = self.raft.status().borrow().raft.high_watermark;
+        committed.is_some_and(|hwm| image.provenance.last_offset + 1 < hwm.0)
+    }
+
+    /// As [`Self::no_replica_error`] for a request that names the leader epoch it expects:
+    /// a client that knows an epoch learned of the partition from a broker whose metadata is
+    /// ahead of this one's, so the answer is the retriable NOT_LEADER_OR_FOLLOWER.
+    pub fn no_replica_error_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: i32,
+    ) -> ResponseError {
+        if current_leader_epoch >= 0 {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            self.no_replica_error(topic, partition)
+        }
+    }
 }
 
 /// The endpoint of `broker` on `listener`, if it registered one.
@@ -50,7 +91,8 @@ pub fn endpoint<'a>(
 }
 
 /// The error for a partition this broker has no replica of: not its leader when the cluster
-/// knows the partition, else unknown.
+/// knows the partition (a window while a replica is created, moved or deleted; clients
+/// retry), else unknown.
 pub fn no_replica_error(image: &MetadataImage, topic: &str, partition: i32) -> ResponseError {
     let known = image
         .topics

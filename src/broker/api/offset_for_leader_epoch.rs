@@ -48,7 +48,10 @@ pub fn handle(
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
                     let Some(partition) = ctx.replicas.get(&name, p.partition) else {
-                        return out.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        return out.with_error_code(
+                            ctx.no_replica_error_at(&name, p.partition, p.current_leader_epoch)
+                                .code(),
+                        );
                     };
                     let current = partition.leader_epoch();
                     if p.current_leader_epoch >= 0 && p.current_leader_epoch != current {

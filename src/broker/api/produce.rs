@@ -13,7 +13,7 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 use tracing::Instrument;
 
-use super::{BrokerContext, no_replica_error};
+use super::BrokerContext;
 use crate::broker::data_plane::partition::{Partition, PartitionError, Replicated};
 use crate::network::{Handled, Route, Session};
 use crate::protocol::request::{self, RequestHead};
@@ -164,7 +164,7 @@ async fn append_partition(
     now: i64,
 ) -> Pending {
     let Some(partition) = ctx.replicas.get(name, p.index) else {
-        let e = no_replica_error(&ctx.cache.image(), name, p.index);
+        let e = ctx.no_replica_error(name, p.index);
         return Pending::answered(error(p.index, e, None));
     };
     let Some(records) = p.records.clone().filter(|r| !r.is_empty()) else {
