@@ -1,4 +1,5 @@
-//! Real clients against a real `kraftd` node: kcat (librdkafka) produces with each acks level
+//! Real clients against a real `kraftd` cluster of one controller and three brokers whose topics
+//! have replication factor 3 and `min.insync.replicas=2`: kcat (librdkafka) produces with each acks level
 //! and each compression codec and reads everything back byte-exact, ListOffsets earliest /
 //! latest / by time, and auto-creation on and off.
 // Tests measure real time and wait with deadlines (clippy.toml).
@@ -14,9 +15,25 @@ use common::*;
 
 const START: Duration = Duration::from_secs(30);
 
-/// A formatted combined node with `extra` configuration, started and ready.
+/// One controller and three brokers (ids 2-4) with `extra` configuration, started and ready;
+/// topics default to replication factor 3 and `min.insync.replicas=2`.
 fn start(extra: &str) -> Cluster {
-    Cluster::builder().combined(1).extra(extra).start(START)
+    Cluster::builder()
+        .controllers(1)
+        .brokers(3)
+        .session_timeout_ms(3000)
+        .extra(&format!(
+            "default.replication.factor=3\nmin.insync.replicas=2\n{extra}"
+        ))
+        .start(START)
+}
+
+/// Every broker's log, for failure messages.
+fn broker_logs(c: &Cluster) -> String {
+    c.brokers
+        .iter()
+        .map(|b| format!("--- broker {}\n{}", b.id, b.log_text()))
+        .collect()
 }
 
 /// kcat with optional input, killed if it runs past a minute.
@@ -27,7 +44,6 @@ fn kcat(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
 #[test]
 fn kcat_round_trips_every_codec_and_acks_level_byte_exact() {
     let c = start("");
-    let node = c.node(1);
     let b = c.bootstrap();
     let mut expected = Vec::new();
     let cases = [
@@ -63,7 +79,7 @@ fn kcat_round_trips_every_codec_and_acks_level_byte_exact() {
         assert!(
             ok,
             "produce with {codec} acks={acks}: {err}\n{}",
-            node.log_text()
+            broker_logs(&c)
         );
         expected.extend(lines);
     }
@@ -103,8 +119,13 @@ fn kcat_round_trips_every_codec_and_acks_level_byte_exact() {
         out.contains("offset -1"),
         "a time after everything has no offset: {out}{err}"
     );
-    let body = node.metrics().unwrap();
-    assert!(body.contains("kafka_server_topic_messages_in_total{topic=\"codecs\"}"));
+    // The partition's leader counts what it accepted.
+    let body = c
+        .brokers
+        .iter()
+        .filter_map(|n| n.metrics())
+        .find(|body| body.contains("kafka_server_topic_messages_in_total{topic=\"codecs\"}"))
+        .expect("the leader of codecs reports its messages");
     promtool_check_metrics(&body).unwrap();
 }
 
@@ -133,7 +154,6 @@ fn auto_creation_follows_the_broker_setting() {
 fn python_clients_round_trip_every_codec_and_acks_level() {
     let Some(python) = python() else { return };
     let c = start("");
-    let node = c.node(1);
     let b = c.bootstrap();
     let (ok, out, err) = run_python(
         &python,
@@ -143,7 +163,7 @@ fn python_clients_round_trip_every_codec_and_acks_level() {
     assert!(
         ok && out.starts_with("ok "),
         "{out}\n{err}\n{}",
-        node.log_text()
+        broker_logs(&c)
     );
 }
 
@@ -151,7 +171,6 @@ fn python_clients_round_trip_every_codec_and_acks_level() {
 fn python_admin_oversize_and_timestamp_lookups() {
     let Some(python) = python() else { return };
     let c = start("");
-    let node = c.node(1);
     let b = c.bootstrap();
     for (cmd, topic) in [("admin", "adm"), ("oversize", "big"), ("times", "ts")] {
         let (ok, out, err) = run_python(
@@ -162,25 +181,27 @@ fn python_admin_oversize_and_timestamp_lookups() {
         assert!(
             ok && out.starts_with("ok"),
             "{cmd}: {out}\n{err}\n{}",
-            node.log_text()
+            broker_logs(&c)
         );
     }
 }
 
-/// Messages the broker has accepted so far (from its metrics).
-fn messages_in(node: &Node, topic: &str) -> u64 {
-    node.metric("kafka_server_topic_messages_in_total", &[("topic", topic)])
-        .map_or(0, |v| v as u64)
+/// Messages the brokers have accepted so far as leaders (from their metrics).
+fn messages_in(c: &Cluster, topic: &str) -> u64 {
+    c.brokers
+        .iter()
+        .filter_map(|n| n.metric("kafka_server_topic_messages_in_total", &[("topic", topic)]))
+        .sum::<f64>() as u64
 }
 
-/// The idempotent producer keeps writing while the broker restarts (`signal`); afterwards every
-/// acknowledged record is present exactly once and in order.
+/// The idempotent producer keeps writing while the leader of its partition restarts
+/// (`signal`), so leadership moves to a follower and back; afterwards every acknowledged record
+/// is present exactly once and in order.
 fn idempotent_producer_survives_a_restart(signal: i32) {
     let Some(python) = python() else { return };
-    let mut c = start("kraftd.log.flush.before.ack=true\n");
+    let mut c = start("");
     let b = c.bootstrap();
     let stop = c.root().join("stop");
-    let node = c.node_mut(1);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/suite.py");
     // KRAFTD_CLIENT_MESSAGES=N: exactly N records of 1 KiB, the broker restarted half way
     // (the million-message run of docs/performance.md); by default a few seconds' worth.
@@ -221,14 +242,23 @@ fn idempotent_producer_survives_a_restart(signal: i32) {
     }
     let mut producer = KillOnDrop(Some(producer));
     wait_for(Duration::from_secs(3600), "the producer under way", || {
-        (messages_in(node, "idem") >= first_half).then_some(())
+        (messages_in(&c, "idem") >= first_half).then_some(())
     });
+    let leader = c
+        .brokers
+        .iter()
+        .find(|n| n.metric("kafka_server_leader_partitions", &[]) == Some(1.0))
+        .expect("a leader of idem")
+        .id;
+    let node = c.node_mut(leader);
     node.stop(signal, Duration::from_secs(30));
     node.start(START);
     node.wait_ready(START);
+    // Counters restart with the process: count from here.
+    let after = messages_in(&c, "idem");
     if total == 0 {
         wait_for(START, "the producer writing again", || {
-            (messages_in(node, "idem") >= 2000).then_some(())
+            (messages_in(&c, "idem") >= after + 2000).then_some(())
         });
         std::fs::write(&stop, b"").unwrap();
     }
@@ -238,7 +268,7 @@ fn idempotent_producer_survives_a_restart(signal: i32) {
         out.status.success(),
         "producer: {stdout}\n{}\n{}",
         String::from_utf8_lossy(&out.stderr),
-        node.log_text()
+        broker_logs(&c)
     );
     let acked: u64 = stdout.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(acked >= 4000, "{stdout}");
@@ -264,7 +294,6 @@ fn idempotent_producer_survives_a_restart(signal: i32) {
         vout.trim(),
         started.elapsed()
     );
-    node.stop(libc::SIGTERM, Duration::from_secs(30));
 }
 
 #[test]
@@ -309,7 +338,7 @@ fn perf_load_generator_produces_consumes_and_times_end_to_end() {
     );
     assert!(out.contains("ack latency ms: p50 "), "{out}");
     assert!(out.contains("(20000 samples)"), "{out}");
-    assert_eq!(messages_in(c.node(1), "load"), 20000);
+    assert_eq!(messages_in(&c, "load"), 20000);
     let (_, described, _) = run_kraftd(&["topics", "--bootstrap-server", &b, "--describe"]);
     assert!(described.contains("PartitionCount: 3"), "{described}");
 
@@ -372,7 +401,7 @@ fn follower_fetch_with_a_diverging_epoch_is_told_where_to_truncate() {
         "1",
     ]);
     assert!(status.success(), "{out}{err}");
-    let fetch = |last_fetched_epoch: i32, fetch_offset: i64| {
+    let fetch_from = |addr: &str, last_fetched_epoch: i32, fetch_offset: i64| {
         let request = FetchRequest::default()
             .with_replica_id(BrokerId(7))
             .with_max_wait_ms(0)
@@ -396,7 +425,7 @@ fn follower_fetch_with_a_diverging_epoch_is_told_where_to_truncate() {
             .unwrap();
         rt.block_on(async {
             let mut c = kraftd::network::client::KafkaConnection::connect(
-                &b,
+                addr,
                 "follower-test",
                 Duration::from_secs(5),
             )
@@ -406,6 +435,23 @@ fn follower_fetch_with_a_diverging_epoch_is_told_where_to_truncate() {
             r.responses[0].partitions[0].clone()
         })
     };
+    // The partition's leader answers; once the followers have the 100 records it reports them
+    // committed.
+    let addrs: Vec<String> = c
+        .brokers
+        .iter()
+        .map(|n| n.broker_addr().to_string())
+        .collect();
+    let leader = wait_for(START, "the leader with every record committed", || {
+        addrs
+            .iter()
+            .find(|a| {
+                let p = fetch_from(a, 0, 0);
+                p.error_code == 0 && p.high_watermark == 100
+            })
+            .cloned()
+    });
+    let fetch = |epoch, offset| fetch_from(&leader, epoch, offset);
     // The log holds epoch 0 up to offset 100.
     let p = fetch(0, 50);
     assert_eq!(p.error_code, 0);

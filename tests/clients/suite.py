@@ -25,11 +25,11 @@ def fail(msg):
 def admin(args):
     a = AdminClient({"bootstrap.servers": args.bootstrap})
     name = args.topic
-    fs = a.create_topics([NewTopic(name, num_partitions=3, replication_factor=1,
+    fs = a.create_topics([NewTopic(name, num_partitions=3, replication_factor=3,
                                    config={"retention.ms": "3600000", "cleanup.policy": "delete"})])
     fs[name].result(30)
     try:
-        a.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(30)
+        a.create_topics([NewTopic(name, num_partitions=1, replication_factor=3)])[name].result(30)
         fail("creating an existing topic succeeded")
     except KafkaException as e:
         if e.args[0].name() != "TOPIC_ALREADY_EXISTS":
@@ -45,7 +45,8 @@ def admin(args):
         fail(f"retention.ms: {configs['retention.ms']}")
     if not configs["segment.bytes"].is_default:
         fail(f"segment.bytes should be a default: {configs['segment.bytes']}")
-    broker = ConfigResource(ConfigResource.Type.BROKER, "1")
+    broker_id = min(a.list_topics(timeout=10).brokers)
+    broker = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
     bconf = a.describe_configs([broker])[broker].result(30)
     if "log.retention.ms" not in bconf:
         fail("broker configs lack log.retention.ms")
@@ -60,7 +61,7 @@ def admin(args):
 
 def oversize(args):
     a = AdminClient({"bootstrap.servers": args.bootstrap})
-    a.create_topics([NewTopic(args.topic, 1, 1, config={"max.message.bytes": "2000"})])[args.topic].result(30)
+    a.create_topics([NewTopic(args.topic, 1, -1, config={"max.message.bytes": "2000"})])[args.topic].result(30)
     p = Producer({"bootstrap.servers": args.bootstrap, "message.max.bytes": 100000,
                   "compression.type": "none", "linger.ms": 0})
     errors = []
@@ -157,7 +158,7 @@ def verify(args):
 
 def spread(args):
     a = AdminClient({"bootstrap.servers": args.bootstrap})
-    a.create_topics([NewTopic(args.topic, 6, 1)])[args.topic].result(30)
+    a.create_topics([NewTopic(args.topic, 6, -1)])[args.topic].result(30)
     return spread_records(args)
 
 

@@ -1,6 +1,7 @@
 //! librdkafka, through the `rdkafka` crate, against real `kraftd` processes started here.
 //!
-//! One node: idempotent acks=all producers with every compression codec this librdkafka was
+//! One controller and three brokers whose topics have replication factor 3 and
+//! `min.insync.replicas=2`: idempotent acks=all producers with every compression codec this librdkafka was
 //! built with, keyed messages with headers and explicit timestamps over several partitions;
 //! a consumer with a manual assignment (no group: consumer groups are not served yet) reads
 //! everything back byte-exact, in order per partition, without duplicates; watermarks and
@@ -63,11 +64,16 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// A formatted and started combined node without topic auto-creation, ready for clients.
-fn single_node() -> Cluster {
+/// One controller and three brokers (ids 2-4) without topic auto-creation, whose topics
+/// default to replication factor 3 and `min.insync.replicas=2`, ready for clients.
+fn replicated_cluster() -> Cluster {
     Cluster::builder()
-        .combined(1)
-        .extra("auto.create.topics.enable=false\n")
+        .controllers(1)
+        .brokers(3)
+        .session_timeout_ms(3000)
+        .extra(
+            "auto.create.topics.enable=false\ndefault.replication.factor=3\nmin.insync.replicas=2\n",
+        )
         .start(START)
 }
 
@@ -129,7 +135,7 @@ fn admin_options() -> AdminOptions {
 /// every partition.
 fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
     let admin = admin(bootstrap);
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(3));
     let results = runtime()
         .block_on(admin.create_topics([&topic], &admin_options()))
         .expect("CreateTopics request");
@@ -343,8 +349,8 @@ fn value_bytes(seed: u64, len: usize) -> Vec<u8> {
 }
 
 #[test]
-fn idempotent_producers_with_every_codec_round_trip_byte_exact_through_a_single_node() {
-    let cluster = single_node();
+fn idempotent_producers_with_every_codec_round_trip_byte_exact_through_a_replicated_cluster() {
+    let cluster = replicated_cluster();
     let b = cluster.bootstrap();
     let topic = "rdkafka-codecs";
     let partitions = 4;
@@ -495,13 +501,13 @@ fn idempotent_producers_with_every_codec_round_trip_byte_exact_through_a_single_
 
 #[test]
 fn admin_client_creates_describes_and_deletes_a_topic() {
-    let cluster = single_node();
+    let cluster = replicated_cluster();
     let b = cluster.bootstrap();
     let admin = admin(&b);
     let rt = runtime();
     let opts = admin_options();
 
-    let topic = NewTopic::new("rdkafka-admin", 3, TopicReplication::Fixed(1))
+    let topic = NewTopic::new("rdkafka-admin", 3, TopicReplication::Fixed(3))
         .set("retention.ms", "7200000")
         .set("cleanup.policy", "compact");
     let results = rt
@@ -509,12 +515,19 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
         .expect("CreateTopics request");
     assert_eq!(results, vec![Ok("rdkafka-admin".to_string())]);
     let leaders = wait_for_leaders(&admin, "rdkafka-admin", 3);
-    assert!(leaders.values().all(|l| *l == 1), "{leaders:?}");
+    assert!(leaders.values().all(|l| (2..=4).contains(l)), "{leaders:?}");
     let size_series = "kafka_log_size_bytes{topic=\"rdkafka-admin\"}";
-    let metrics = || cluster.node(1).metrics();
-    wait_for(START, "the topic's log size reported", || {
-        metrics().filter(|m| m.contains(size_series))
-    });
+    wait_for(
+        START,
+        "the topic's log size reported by every replica",
+        || {
+            cluster
+                .brokers
+                .iter()
+                .all(|b| b.metrics().is_some_and(|m| m.contains(size_series)))
+                .then_some(())
+        },
+    );
 
     // Creating it again is refused with TOPIC_ALREADY_EXISTS.
     let again = rt
@@ -533,7 +546,7 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
         .block_on(admin.describe_configs(
             [
                 &ResourceSpecifier::Topic("rdkafka-admin"),
-                &ResourceSpecifier::Broker(1),
+                &ResourceSpecifier::Broker(2),
             ],
             &opts,
         ))
@@ -561,7 +574,7 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
     );
     assert_ne!(segment.source, ConfigSource::DynamicTopic, "{segment:?}");
     let broker_configs = described[1].as_ref().expect("broker configs");
-    assert_eq!(broker_configs.specifier, OwnedResourceSpecifier::Broker(1));
+    assert_eq!(broker_configs.specifier, OwnedResourceSpecifier::Broker(2));
     let auto_create = broker_configs
         .get("auto.create.topics.enable")
         .unwrap_or_else(|| panic!("broker configs: {:?}", broker_configs.entries));
@@ -584,7 +597,14 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
     });
     // ... and its per-topic series from /metrics, as Kafka drops a deleted topic's metrics.
     wait_for(START, "the deleted topic's series gone", || {
-        metrics().filter(|m| !m.contains("topic=\"rdkafka-admin\""))
+        cluster
+            .brokers
+            .iter()
+            .all(|b| {
+                b.metrics()
+                    .is_some_and(|m| !m.contains("topic=\"rdkafka-admin\""))
+            })
+            .then_some(())
     });
     let again = rt
         .block_on(admin.delete_topics(&["rdkafka-admin"], &opts))
@@ -600,7 +620,7 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
 
 #[test]
 fn producing_to_an_unknown_topic_with_auto_creation_off_fails_with_unknown_topic() {
-    let cluster = single_node();
+    let cluster = replicated_cluster();
     let b = cluster.bootstrap();
     let producer: FutureProducer = client_config(&b)
         .set("acks", "all")
