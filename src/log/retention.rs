@@ -31,14 +31,18 @@ impl Log {
     }
 
     /// Deletes sealed segments past `retention` age (by their newest timestamp) or while the
-    /// log exceeds `retention_bytes`. Returns how many were deleted.
-    pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+    /// log exceeds `retention_bytes`, never one holding offsets at or above `upper_bound` (a
+    /// replica's high watermark: uncommitted records stay). Returns how many were deleted.
+    pub fn apply_retention(&mut self, now_ms: i64, upper_bound: i64) -> Result<usize, LogError> {
         let mut deleted = 0;
         loop {
             if self.segments.len() < 2 {
                 break;
             }
             let (base, seg) = self.segments.iter().next().expect("non-empty");
+            if seg.next_offset() > upper_bound {
+                break;
+            }
             let too_old = self.config.retention.is_some_and(|r| {
                 seg.max_timestamp() >= 0 && now_ms - seg.max_timestamp() > r.as_millis() as i64
             });

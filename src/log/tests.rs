@@ -143,10 +143,17 @@ fn retention_deletes_old_sealed_segments_only() {
             .unwrap();
     }
     let n = log.segment_count();
-    assert_eq!(log.apply_retention(10_000).unwrap(), 0);
+    let end = log.log_end_offset();
+    assert_eq!(log.apply_retention(10_000, end).unwrap(), 0);
+    // Nothing at or above the high watermark goes, however old.
+    assert_eq!(log.apply_retention(1_000_000, 0).unwrap(), 0);
+    // A bound inside the log keeps the segment holding it and everything after.
+    let deleted = log.apply_retention(1_000_000, end / 2).unwrap();
+    assert!(deleted > 0 && deleted < n - 1, "{deleted} of {n}");
+    assert!(log.log_start_offset() <= end / 2);
     assert_eq!(
-        log.apply_retention(1_000_000).unwrap(),
-        n - 1,
+        log.apply_retention(1_000_000, end).unwrap(),
+        n - 1 - deleted,
         "all but the active segment"
     );
     assert_eq!(log.segment_count(), 1);

@@ -722,7 +722,8 @@ impl Partition {
             s.oldest_unflushed = None;
         }
         if retention {
-            s.log.apply_retention(now_ms)?;
+            let hwm = s.high_watermark;
+            s.log.apply_retention(now_ms, hwm)?;
             s.clamp_hwm();
         }
         if s.producers_dirty && s.last_producer_snapshot.elapsed() >= PRODUCER_SNAPSHOT_INTERVAL {
@@ -777,3 +778,7 @@ fn read_all_batches(log: &Log, m: &mut ProducerStateManager) -> Result<(), LogEr
     m.update_map_end_offset(end);
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

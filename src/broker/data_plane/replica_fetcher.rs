@@ -351,7 +351,7 @@ impl ReplicaFetcher {
             Some(e) => {
                 tracing::debug!(topic = %p.topic, partition = p.index, source = self.source, error = %e, "partition fetch error; pausing the partition");
                 entry.status =
-                    FetchStatus::Delayed(crate::clock::instant_now() + ctx.settings.fetch_backoff);
+                    FetchStatus::Delayed(crate::clock::instant_now() + pause_after(e, ctx));
                 Ok(())
             }
         };
@@ -427,6 +427,25 @@ impl ReplicaFetcher {
             .set(seconds);
     }
 }
+
+/// How long a partition pauses after error `e`. A leader that does not know the partition or
+/// its epoch yet is applying the same metadata this follower already has: it is asked again
+/// shortly, as a new leader's high watermark (and every acks=all produce) waits for its
+/// followers' first fetches. Other errors pause for `replica.fetch.backoff.ms`.
+fn pause_after(e: ResponseError, ctx: &FetcherContext) -> std::time::Duration {
+    match e {
+        ResponseError::UnknownLeaderEpoch
+        | ResponseError::NotLeaderOrFollower
+        | ResponseError::UnknownTopicOrPartition
+        | ResponseError::UnknownTopicId => {
+            LEADER_CATCHING_UP_BACKOFF.min(ctx.settings.fetch_backoff)
+        }
+        _ => ctx.settings.fetch_backoff,
+    }
+}
+
+/// The pause before asking a leader that is still applying the metadata again.
+const LEADER_CATCHING_UP_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Which of a source broker's `fetchers` carries a partition (Kafka spreads partitions by a
 /// hash of topic and partition).
