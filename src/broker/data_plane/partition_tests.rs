@@ -122,7 +122,7 @@ fn min_insync_replicas_refuses_before_and_reports_after_the_append() {
     f2.p.update(&reg(1, 0, 0, &[1]), settings(2), NOW);
     fetch(&l.p, &f2.p, 2, NOW);
     fetch(&l.p, &f2.p, 2, NOW);
-    assert_eq!(l.p.leadership().under_min_isr, false);
+    assert!(!l.p.leadership().under_min_isr);
     let a = l.p.append_as_leader(records(2), -1, 9, NOW).unwrap();
     // The ISR shrinks back to the leader before the follower fetches the append: the high
     // watermark passes it with fewer than min.insync.replicas in sync.
