@@ -575,9 +575,12 @@ def quorum():
                    "(`kafka_controller_brokers`). Fenced for 5 minutes: runbook KRaftFencedBrokers.",
                    "none", [(f"max by (state) (kafka_controller_brokers{{{SEL}}} and {active})", "{{state}}")]))
     p.append(panel(l, "timeseries", "Heartbeat timeouts",
-                   "Brokers fenced because their session timed out (`kafka_controller_broker_heartbeat_timeouts_total`); "
-                   "a controlled shutdown does not count. Runbook KRaftBrokerHeartbeatTimeouts.",
-                   "none", [(f"sum by (instance) (increase(kafka_controller_broker_heartbeat_timeouts_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")]))
+                   "Brokers fenced because their session timed out (`kafka_controller_broker_heartbeat_timeouts_total`) "
+                   "or because their heartbeat connection closed and no heartbeat followed within "
+                   "kraftd.broker.disconnect.fence.ms (`kafka_controller_broker_disconnect_fences_total`: a crashed or "
+                   "killed process); a controlled shutdown does not count. Runbook KRaftBrokerHeartbeatTimeouts.",
+                   "none", [(f"sum by (instance) (increase(kafka_controller_broker_heartbeat_timeouts_total{{{SEL}}}[$__rate_interval]))", "session timeout {{instance}}"),
+                            (f"sum by (instance) (increase(kafka_controller_broker_disconnect_fences_total{{{SEL}}}[$__rate_interval]))", "disconnect {{instance}}")]))
     p.append(panel(l, "heatmap", "Controller event queue wait (heatmap)",
                    "Time controller requests wait in the event queue (`kafka_controller_event_queue_wait_seconds`).",
                    "s", [(f"sum by (le) (rate(kafka_controller_event_queue_wait_seconds_bucket{{{SEL}}}[$__rate_interval]))", "{{le}}")],

@@ -357,6 +357,12 @@ pub const KEYS: &[KeySpec] = &[
         "The controller fences a broker that has not heartbeated for this long.",
     ),
     key(
+        "kraftd.broker.disconnect.fence.ms",
+        KeyType::Long,
+        Some("500"),
+        "The active controller fences a broker this long after the connection carrying its heartbeats closed (a crashed or killed process), unless it heartbeats again first; 0 disables (only `broker.session.timeout.ms` fences). Not in Kafka; ADR 0012.",
+    ),
+    key(
         "replica.lag.time.max.ms",
         KeyType::Long,
         Some("30000"),

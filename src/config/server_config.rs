@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub static_values: BTreeMap<String, String>,
     pub broker_heartbeat_interval: Duration,
     pub broker_session_timeout: Duration,
+    /// `kraftd.broker.disconnect.fence.ms` (`None` when 0: disabled).
+    pub broker_disconnect_fence: Option<Duration>,
     pub replica_lag_time_max: Duration,
     pub http_listener: SocketAddr,
     pub log_format: LogFormat,
@@ -151,6 +153,8 @@ impl ServerConfig {
             static_values: static_values(raw),
             broker_heartbeat_interval: r.ms_in("broker.heartbeat.interval.ms", 1),
             broker_session_timeout: r.ms_in("broker.session.timeout.ms", 1),
+            broker_disconnect_fence: Some(r.ms_in("kraftd.broker.disconnect.fence.ms", 0))
+                .filter(|d| !d.is_zero()),
             replica_lag_time_max: r.ms_in("replica.lag.time.max.ms", 1),
             http_listener: r.http_listener(),
             log_format: r.log_format(),

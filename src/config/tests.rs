@@ -97,6 +97,7 @@ fn defaults_are_kafkas() {
         Some(Duration::from_millis(500))
     );
     assert_eq!(c.broker_session_timeout, Duration::from_millis(9000));
+    assert_eq!(c.broker_disconnect_fence, Some(Duration::from_millis(500)));
     assert_eq!(c.http_listener.port(), 9464);
     assert_eq!(c.log_format, LogFormat::Text);
     assert_eq!(c.otlp_endpoint, None);

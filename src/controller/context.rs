@@ -16,6 +16,9 @@ pub struct ControllerSettings {
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub session_timeout: Duration,
+    /// `kraftd.broker.disconnect.fence.ms`: how long after a broker's heartbeat connection
+    /// closes it is fenced unless it heartbeats again (`None`: only the session timeout fences).
+    pub disconnect_fence_grace: Option<Duration>,
     /// `metadata.max.idle.interval.ms` (`None`: no NoOpRecords).
     pub max_idle_interval: Option<Duration>,
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::controller::broker_heartbeat::BrokerHeartbeatManager;
+use crate::controller::cluster_control::LostBroker;
 use crate::controller::context::{Context, ControllerResult, ControllerSettings};
 use crate::controller::request::{ControllerRequest, ControllerResponse};
 use crate::controller::{
@@ -65,6 +66,28 @@ impl ControllerHandle {
             .await
             .map_err(|_| ControllerError::Stopped)?;
         rx.await.map_err(|_| ControllerError::Stopped)?
+    }
+
+    /// Tells the controller that the connection carrying the heartbeats of broker `broker_id`
+    /// at `broker_epoch` closed. Does not wait: called when a connection ends, and queued
+    /// behind the requests already sent, so a heartbeat that follows on a new connection is
+    /// seen after it. Dropped when the queue is full (the session timeout still applies).
+    pub fn heartbeat_connection_closed(&self, broker_id: i32, broker_epoch: i64) {
+        let (reply, _) = oneshot::channel();
+        let call = Call {
+            request: ControllerRequest::HeartbeatConnectionClosed {
+                broker_id,
+                broker_epoch,
+            },
+            reply,
+            enqueued: crate::clock::instant_now(),
+        };
+        if self.calls.try_send(call).is_err() {
+            tracing::debug!(
+                broker = broker_id,
+                "controller queue full; a closed heartbeat connection is left to the session timeout"
+            );
+        }
     }
 
     /// The epoch this node is active controller in, if it is.
@@ -477,8 +500,8 @@ impl QuorumController {
         self.metrics.controller.active_controllers.set(0);
     }
 
-    /// Timers of the active controller: fence brokers whose session expired, write a
-    /// NoOpRecord when idle.
+    /// Timers of the active controller: fence a broker whose session expired or whose
+    /// heartbeat connection closed without a heartbeat since, write a NoOpRecord when idle.
     async fn on_tick(&mut self) {
         let Some(active) = &self.active else { return };
         let now = self.now_ms();
@@ -488,8 +511,13 @@ impl QuorumController {
             settings: &self.settings,
             now_ms: now,
         };
-        if let Some(result) = cluster_control::fence_stale_broker(&ctx, &mut self.heartbeats) {
-            self.metrics.controller.broker_heartbeat_timeouts.inc();
+        if let Some((why, result)) = cluster_control::fence_lost_broker(&ctx, &mut self.heartbeats)
+        {
+            let counter = match why {
+                LostBroker::SessionTimeout => &self.metrics.controller.broker_heartbeat_timeouts,
+                LostBroker::Disconnected => &self.metrics.controller.broker_disconnect_fences,
+            };
+            counter.inc();
             self.write(result.map(|_| ControllerResponse::None), None)
                 .await;
             return;
@@ -582,5 +610,10 @@ fn dispatch(
         Q::AllocateProducerIds(r) => {
             producer_id_control::allocate(ctx, &r).map(A::AllocateProducerIds)
         }
+        Q::HeartbeatConnectionClosed {
+            broker_id,
+            broker_epoch,
+        } => cluster_control::heartbeat_connection_closed(ctx, heartbeats, broker_id, broker_epoch)
+            .map(|()| A::None),
     }
 }

@@ -93,6 +93,7 @@ pub struct ControllerMetrics {
     pub event_processing: Histogram,
     pub brokers: IntGaugeVec,
     pub broker_heartbeat_timeouts: IntCounter,
+    pub broker_disconnect_fences: IntCounter,
     pub offline_partitions: IntGauge,
     pub preferred_replica_imbalance: IntGauge,
     pub topics: IntGauge,
@@ -151,6 +152,10 @@ impl ControllerMetrics {
             broker_heartbeat_timeouts: b.counter(
                 "kafka_controller_broker_heartbeat_timeouts_total",
                 "Brokers fenced by the active controller because their session timed out (JMX: kafka.controller:type=KafkaController,name=TimedOutBrokerHeartbeatCount).",
+            ),
+            broker_disconnect_fences: b.counter(
+                "kafka_controller_broker_disconnect_fences_total",
+                "Brokers fenced by the active controller because the connection carrying their heartbeats closed and they did not heartbeat again within kraftd.broker.disconnect.fence.ms (a crashed or killed process); not in Kafka.",
             ),
             offline_partitions: b.int_gauge(
                 "kafka_controller_offline_partitions",
