@@ -184,6 +184,13 @@ def cluster_overview():
                    "Any: runbook KafkaUncleanLeaderElection.",
                    "none", [(f"sum(increase(kafka_controller_unclean_leader_elections_total{{{SEL}}}[$__rate_interval]))", "unclean")],
                    w=6, h=5))
+    p.append(panel(l, "timeseries", "Leader elections by cause",
+                   "Partitions given a new leader by the active controller "
+                   "(`kafka_controller_partition_leader_elections_total`), by cause: new_topic, broker_fenced, "
+                   "controlled_shutdown, leaderless, preferred (ElectLeaders or the automatic rebalance), unclean. "
+                   "Steps of broker_fenced follow crashes; preferred steps follow a returning broker.",
+                   "none", [(f"sum by (cause) (increase(kafka_controller_partition_leader_elections_total{{{SEL}}}[$__rate_interval]))", "{{cause}}")],
+                   w=6, h=5))
     p.append(panel(l, "stat", "Under-min-ISR partitions",
                    "Partitions whose ISR is smaller than min.insync.replicas, summed over the brokers that lead them "
                    "(`kafka_server_under_min_isr_partitions`): acks=all produce to them fails. "

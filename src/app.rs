@@ -17,7 +17,7 @@ use crate::broker::control_plane::producer_id_manager::ProducerIdManager;
 use crate::broker::data_plane::replica_manager::{ReplicaManager, ReplicaPublisher};
 use crate::broker::service::BrokerService;
 use crate::controller::api::ControllerContext;
-use crate::controller::context::ControllerSettings;
+use crate::controller::context::{ControllerSettings, LeaderRebalance};
 use crate::controller::quorum_controller::{ControllerHandle, QuorumController};
 use crate::controller::service::ControllerService;
 use crate::metadata_io::listener::{MetadataListener, MetadataState};
@@ -327,6 +327,10 @@ fn start_controller(
         session_timeout: config.broker_session_timeout,
         disconnect_fence_grace: config.broker_disconnect_fence,
         max_idle_interval: config.metadata.max_idle_interval,
+        leader_rebalance: config.auto_leader_rebalance.then_some(LeaderRebalance {
+            check_interval: config.leader_imbalance_check_interval,
+            imbalance_percentage: config.leader_imbalance_percentage,
+        }),
     };
     Ok(QuorumController::spawn(
         settings,

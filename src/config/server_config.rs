@@ -53,6 +53,12 @@ pub struct ServerConfig {
     /// `kraftd.broker.disconnect.fence.ms` (`None` when 0: disabled).
     pub broker_disconnect_fence: Option<Duration>,
     pub replica_lag_time_max: Duration,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_percentage: u32,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval: Duration,
     pub http_listener: SocketAddr,
     pub log_format: LogFormat,
     pub otlp_endpoint: Option<String>,
@@ -156,6 +162,17 @@ impl ServerConfig {
             broker_disconnect_fence: Some(r.ms_in("kraftd.broker.disconnect.fence.ms", 0))
                 .filter(|d| !d.is_zero()),
             replica_lag_time_max: r.ms_in("replica.lag.time.max.ms", 1),
+            auto_leader_rebalance: r.boolean("auto.leader.rebalance.enable"),
+            leader_imbalance_percentage: r.int_in::<u32>(
+                "leader.imbalance.per.broker.percentage",
+                0,
+                100,
+            ),
+            leader_imbalance_check_interval: Duration::from_secs(r.int_in::<u64>(
+                "leader.imbalance.check.interval.seconds",
+                1,
+                i64::MAX as u64 / 1000,
+            )),
             http_listener: r.http_listener(),
             log_format: r.log_format(),
             otlp_endpoint: r.otlp_endpoint(),

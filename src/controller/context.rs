@@ -21,6 +21,17 @@ pub struct ControllerSettings {
     pub disconnect_fence_grace: Option<Duration>,
     /// `metadata.max.idle.interval.ms` (`None`: no NoOpRecords).
     pub max_idle_interval: Option<Duration>,
+    /// Automatic preferred-leader rebalance (`None`: `auto.leader.rebalance.enable=false`).
+    pub leader_rebalance: Option<LeaderRebalance>,
+}
+
+/// `leader.imbalance.check.interval.seconds` and `leader.imbalance.per.broker.percentage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderRebalance {
+    pub check_interval: Duration,
+    /// A broker's partitions are rebalanced when more than this percentage of those it is the
+    /// preferred leader of are led by another broker.
+    pub imbalance_percentage: u32,
 }
 
 /// What a pure controller function returns: the records to write and the answer to give once

@@ -14,6 +14,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::controller::broker_heartbeat::BrokerHeartbeatManager;
 use crate::controller::cluster_control::LostBroker;
 use crate::controller::context::{Context, ControllerResult, ControllerSettings};
+use crate::controller::periodic::Periodic;
+use crate::controller::replication_control::ElectionCause;
 use crate::controller::request::{ControllerRequest, ControllerResponse};
 use crate::controller::{
     activation, cluster_control, config_control, producer_id_control, replication_control,
@@ -115,6 +117,8 @@ struct Active {
     last_write: Instant,
     /// Where confirmations of queued appends arrive (expected base offset, outcome).
     appends: AppendResults,
+    /// The automatic preferred-leader rebalance, if enabled.
+    rebalance: Option<Periodic>,
 }
 
 type AppendOutcome = Result<Result<(Offset, Offset), AppendError>, oneshot::error::RecvError>;
@@ -177,24 +181,19 @@ fn replay_and_encode(
     (delta, encoded)
 }
 
-/// Counts (and warns about) the unclean leader elections among `records`.
-fn count_unclean_elections(records: &[ApiMessageAndVersion], metrics: &Metrics) {
-    let unclean = records
-        .iter()
-        .filter(|r| {
-            matches!(&r.record, crate::metadata::records::MetadataRecord::PartitionChange(c)
-                if c.leader_recovery_state == 1 && c.leader >= 0)
-        })
-        .count();
-    if unclean > 0 {
-        tracing::warn!(
-            partitions = unclean,
-            "unclean leader election: data may be lost"
-        );
+/// Counts the leader elections `records` make on top of `image`, by cause; warns about
+/// unclean ones, which are also counted on their own (Kafka's UncleanLeaderElectionsPerSec).
+fn count_elections(image: &MetadataImage, records: &[ApiMessageAndVersion], metrics: &Metrics) {
+    for (cause, n) in replication_control::leader_elections(image, records) {
         metrics
             .controller
-            .unclean_leader_elections
-            .inc_by(unclean as u64);
+            .partition_leader_elections
+            .with_label_values(&[cause.label()])
+            .inc_by(n);
+        if cause == ElectionCause::Unclean {
+            tracing::warn!(partitions = n, "unclean leader election: data may be lost");
+            metrics.controller.unclean_leader_elections.inc_by(n);
+        }
     }
 }
 
@@ -336,7 +335,7 @@ impl QuorumController {
         }
         let (delta, encoded) = replay_and_encode(&active.pending, &result.records, &self.metrics);
         let count = encoded.len() as i64;
-        count_unclean_elections(&result.records, &self.metrics);
+        count_elections(&active.pending, &result.records, &self.metrics);
         let expected = active.next_offset;
         match self.raft.append_queued(Epoch(active.epoch), encoded).await {
             Ok(rx) => {
@@ -453,6 +452,10 @@ impl QuorumController {
             deferred: VecDeque::new(),
             last_write: crate::clock::instant_now(),
             appends: appends.clone(),
+            rebalance: self
+                .settings
+                .leader_rebalance
+                .map(|r| Periodic::new(r.check_interval, self.now_ms())),
         });
         self.active_tx.send_replace(Some(lc.epoch));
         self.metrics.controller.active_controllers.set(1);
@@ -501,7 +504,8 @@ impl QuorumController {
     }
 
     /// Timers of the active controller: fence a broker whose session expired or whose
-    /// heartbeat connection closed without a heartbeat since, write a NoOpRecord when idle.
+    /// heartbeat connection closed without a heartbeat since, rebalance preferred leaders
+    /// every `leader.imbalance.check.interval.seconds`, write a NoOpRecord when idle.
     async fn on_tick(&mut self) {
         let Some(active) = &self.active else { return };
         let now = self.now_ms();
@@ -522,6 +526,24 @@ impl QuorumController {
                 .await;
             return;
         }
+        if let Some(rebalance) = self.settings.leader_rebalance
+            && let Some(active) = &mut self.active
+            && active.rebalance.as_mut().is_some_and(|p| p.due(now))
+        {
+            let records = replication_control::rebalance_preferred_leaders(
+                &active.pending,
+                rebalance.imbalance_percentage,
+            );
+            if !records.is_empty() {
+                self.write(
+                    ControllerResult::new(records, ControllerResponse::None),
+                    None,
+                )
+                .await;
+                return;
+            }
+        }
+        let Some(active) = &self.active else { return };
         if let Some(idle) = self.settings.max_idle_interval
             && active.last_write.elapsed() >= idle
         {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::broker_heartbeat::BrokerHeartbeatManager;
 use super::cluster_control::LostBroker;
-use super::context::{Context, ControllerResult, ControllerSettings};
+use super::context::{Context, ControllerResult, ControllerSettings, LeaderRebalance};
 use super::{activation, cluster_control, config_control, producer_id_control};
 use crate::metadata::configs_image::ConfigResource;
 use crate::metadata::delta::MetadataDelta;
@@ -33,6 +33,10 @@ fn settings() -> ControllerSettings {
         session_timeout: Duration::from_millis(9000),
         disconnect_fence_grace: Some(Duration::from_millis(500)),
         max_idle_interval: Some(Duration::from_millis(500)),
+        leader_rebalance: Some(LeaderRebalance {
+            check_interval: Duration::from_secs(300),
+            imbalance_percentage: 10,
+        }),
     }
 }
 
@@ -55,8 +59,12 @@ fn bootstrapped() -> MetadataImage {
     apply(&MetadataImage::empty(), &records)
 }
 
+mod elections;
+
 struct Harness {
     image: MetadataImage,
+    /// What the last [`Harness::run`] wrote.
+    last_records: Vec<ApiMessageAndVersion>,
     heartbeats: BrokerHeartbeatManager,
     now_ms: u64,
     settings: ControllerSettings,
@@ -66,6 +74,7 @@ impl Harness {
     fn new() -> Self {
         Harness {
             image: bootstrapped(),
+            last_records: Vec::new(),
             heartbeats: BrokerHeartbeatManager::new(),
             now_ms: 0,
             settings: settings(),
@@ -84,6 +93,7 @@ impl Harness {
         };
         let result = f(&ctx, &mut self.heartbeats);
         self.image = apply(&self.image, &result.records);
+        self.last_records = result.records;
         result.response
     }
 
@@ -132,6 +142,19 @@ impl Harness {
             resp.should_shut_down,
         )
     }
+}
+
+/// Registers and unfences `ids`; returns their epochs.
+fn active(h: &mut Harness, ids: &[i32]) -> Vec<i64> {
+    let epochs: Vec<i64> = ids
+        .iter()
+        .map(|id| h.register(*id, *id as u128).1)
+        .collect();
+    let end = h.image.provenance.end_offset();
+    for (id, e) in ids.iter().zip(&epochs) {
+        h.heartbeat(*id, *e, end, false, false);
+    }
+    epochs
 }
 
 fn registration(id: i32, incarnation: u128) -> BrokerRegistrationRequest {
@@ -630,20 +653,6 @@ mod topics {
     use kafka_protocol::messages::{
         CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest, TopicName,
     };
-
-    /// Registers and unfences `ids`; returns their epochs.
-    fn active(h: &mut Harness, ids: &[i32]) -> Vec<i64> {
-        let mut epochs = Vec::new();
-        for id in ids {
-            let (_, e) = h.register(*id, *id as u128);
-            epochs.push(e);
-        }
-        let end = h.image.provenance.end_offset();
-        for (id, e) in ids.iter().zip(&epochs) {
-            h.heartbeat(*id, *e, end, false, false);
-        }
-        epochs
-    }
 
     fn topic(name: &str, p: i32, rf: i16) -> CreatableTopic {
         CreatableTopic::default()

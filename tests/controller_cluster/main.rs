@@ -20,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use kraftd::network::client::KafkaConnection;
 
 mod fencing;
+mod rebalance;
 
 const START: Duration = Duration::from_secs(30);
 /// `broker.session.timeout.ms` in these tests.
