@@ -184,6 +184,13 @@ def cluster_overview():
                    "Any: runbook KafkaUncleanLeaderElection.",
                    "none", [(f"sum(increase(kafka_controller_unclean_leader_elections_total{{{SEL}}}[$__rate_interval]))", "unclean")],
                    w=6, h=5))
+    p.append(panel(l, "timeseries", "Leader elections by cause",
+                   "Partitions given a new leader by the active controller "
+                   "(`kafka_controller_partition_leader_elections_total`), by cause: new_topic, broker_fenced, "
+                   "controlled_shutdown, leaderless, preferred (ElectLeaders or the automatic rebalance), unclean. "
+                   "Steps of broker_fenced follow crashes; preferred steps follow a returning broker.",
+                   "none", [(f"sum by (cause) (increase(kafka_controller_partition_leader_elections_total{{{SEL}}}[$__rate_interval]))", "{{cause}}")],
+                   w=6, h=5))
     p.append(panel(l, "stat", "Under-min-ISR partitions",
                    "Partitions whose ISR is smaller than min.insync.replicas, summed over the brokers that lead them "
                    "(`kafka_server_under_min_isr_partitions`): acks=all produce to them fails. "
@@ -575,9 +582,12 @@ def quorum():
                    "(`kafka_controller_brokers`). Fenced for 5 minutes: runbook KRaftFencedBrokers.",
                    "none", [(f"max by (state) (kafka_controller_brokers{{{SEL}}} and {active})", "{{state}}")]))
     p.append(panel(l, "timeseries", "Heartbeat timeouts",
-                   "Brokers fenced because their session timed out (`kafka_controller_broker_heartbeat_timeouts_total`); "
-                   "a controlled shutdown does not count. Runbook KRaftBrokerHeartbeatTimeouts.",
-                   "none", [(f"sum by (instance) (increase(kafka_controller_broker_heartbeat_timeouts_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")]))
+                   "Brokers fenced because their session timed out (`kafka_controller_broker_heartbeat_timeouts_total`) "
+                   "or because their heartbeat connection closed and no heartbeat followed within "
+                   "kraftd.broker.disconnect.fence.ms (`kafka_controller_broker_disconnect_fences_total`: a crashed or "
+                   "killed process); a controlled shutdown does not count. Runbook KRaftBrokerHeartbeatTimeouts.",
+                   "none", [(f"sum by (instance) (increase(kafka_controller_broker_heartbeat_timeouts_total{{{SEL}}}[$__rate_interval]))", "session timeout {{instance}}"),
+                            (f"sum by (instance) (increase(kafka_controller_broker_disconnect_fences_total{{{SEL}}}[$__rate_interval]))", "disconnect {{instance}}")]))
     p.append(panel(l, "heatmap", "Controller event queue wait (heatmap)",
                    "Time controller requests wait in the event queue (`kafka_controller_event_queue_wait_seconds`).",
                    "s", [(f"sum by (le) (rate(kafka_controller_event_queue_wait_seconds_bucket{{{SEL}}}[$__rate_interval]))", "{{le}}")],

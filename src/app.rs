@@ -17,14 +17,16 @@ use crate::broker::control_plane::metadata_cache::MetadataCache;
 use crate::broker::control_plane::producer_id_manager::ProducerIdManager;
 use crate::broker::data_plane::replica_manager::{ReplicaManager, ReplicaPublisher};
 use crate::broker::service::BrokerService;
-use crate::controller::context::ControllerSettings;
+use crate::controller::api::ControllerContext;
+use crate::controller::context::{ControllerSettings, LeaderRebalance};
 use crate::controller::quorum_controller::{ControllerHandle, QuorumController};
+use crate::controller::service::ControllerService;
 use crate::metadata_io::listener::{MetadataListener, MetadataState};
 use crate::metadata_io::publisher::MetadataPublisher;
 
 use crate::clock::Clock;
 use crate::config::{LoadedConfig, ServerConfig};
-use crate::network::{BoundListener, ConnectionQuotas, ConnectionSettings, RoutedService, Service};
+use crate::network::{BoundListener, ConnectionQuotas, ConnectionSettings, Service};
 use crate::observability::{Metrics, Readiness, http};
 use crate::raft_io::driver::RaftHandle;
 use crate::raft_io::endpoint::ControllerNode;
@@ -190,13 +192,10 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
 
     let mut bound: Vec<(BoundListener, ListenerKind)> = Vec::new();
     if let Some(c) = &controller {
-        let service: Arc<dyn Service> = Arc::new(RoutedService {
-            context: crate::controller::api::ControllerContext {
-                raft: node.endpoint.clone(),
-                controller: c.clone(),
-            },
-            routes: crate::controller::service::routes(),
-        });
+        let service: Arc<dyn Service> = Arc::new(ControllerService::new(ControllerContext::new(
+            node.endpoint.clone(),
+            c.clone(),
+        )));
         bind_all(
             config,
             config.controller_listeners(),
@@ -339,7 +338,12 @@ fn start_controller(
         num_partitions: config.num_partitions,
         default_replication_factor: config.default_replication_factor,
         session_timeout: config.broker_session_timeout,
+        disconnect_fence_grace: config.broker_disconnect_fence,
         max_idle_interval: config.metadata.max_idle_interval,
+        leader_rebalance: config.auto_leader_rebalance.then_some(LeaderRebalance {
+            check_interval: config.leader_imbalance_check_interval,
+            imbalance_percentage: config.leader_imbalance_percentage,
+        }),
     };
     Ok(QuorumController::spawn(
         settings,

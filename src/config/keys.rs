@@ -357,6 +357,30 @@ pub const KEYS: &[KeySpec] = &[
         "The controller fences a broker that has not heartbeated for this long.",
     ),
     key(
+        "kraftd.broker.disconnect.fence.ms",
+        KeyType::Long,
+        Some("500"),
+        "The active controller fences a broker this long after the connection carrying its heartbeats closed (a crashed or killed process), unless it heartbeats again first; 0 disables (only `broker.session.timeout.ms` fences). Not in Kafka; ADR 0012.",
+    ),
+    key(
+        "auto.leader.rebalance.enable",
+        KeyType::Boolean,
+        Some("true"),
+        "The active controller moves leadership back to preferred replicas (the first of each replica list) when a broker's leader imbalance exceeds `leader.imbalance.per.broker.percentage`.",
+    ),
+    key(
+        "leader.imbalance.per.broker.percentage",
+        KeyType::Int,
+        Some("10"),
+        "Percentage of a broker's preferred-leader partitions it may not lead before the controller rebalances them.",
+    ),
+    key(
+        "leader.imbalance.check.interval.seconds",
+        KeyType::Long,
+        Some("300"),
+        "How often the active controller checks the leader imbalance.",
+    ),
+    key(
         "replica.lag.time.max.ms",
         KeyType::Long,
         Some("30000"),

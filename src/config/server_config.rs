@@ -51,6 +51,14 @@ pub struct ServerConfig {
     pub broker_heartbeat_interval: Duration,
     pub broker_session_timeout: Duration,
     pub replication: super::ReplicationSettings,
+    /// `kraftd.broker.disconnect.fence.ms` (`None` when 0: disabled).
+    pub broker_disconnect_fence: Option<Duration>,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_percentage: u32,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval: Duration,
     pub http_listener: SocketAddr,
     pub log_format: LogFormat,
     pub otlp_endpoint: Option<String>,
@@ -152,6 +160,19 @@ impl ServerConfig {
             broker_heartbeat_interval: r.ms_in("broker.heartbeat.interval.ms", 1),
             broker_session_timeout: r.ms_in("broker.session.timeout.ms", 1),
             replication: r.replication_settings(),
+            broker_disconnect_fence: Some(r.ms_in("kraftd.broker.disconnect.fence.ms", 0))
+                .filter(|d| !d.is_zero()),
+            auto_leader_rebalance: r.boolean("auto.leader.rebalance.enable"),
+            leader_imbalance_percentage: r.int_in::<u32>(
+                "leader.imbalance.per.broker.percentage",
+                0,
+                100,
+            ),
+            leader_imbalance_check_interval: Duration::from_secs(r.int_in::<u64>(
+                "leader.imbalance.check.interval.seconds",
+                1,
+                i64::MAX as u64 / 1000,
+            )),
             http_listener: r.http_listener(),
             log_format: r.log_format(),
             otlp_endpoint: r.otlp_endpoint(),

@@ -43,6 +43,22 @@ struct Session {
     controlled_shutdown_offset: Option<i64>,
     /// The broker shut down, or was fenced before this controller saw it heartbeat.
     ended: bool,
+    /// When the connection that carried its heartbeats closed: fence it at this time unless
+    /// it heartbeats again first.
+    disconnect_fence_at_ms: Option<u64>,
+}
+
+impl Session {
+    fn new(last_contact_ms: u64, metadata_offset: i64, fenced: bool, ended: bool) -> Session {
+        Session {
+            last_contact_ms,
+            metadata_offset,
+            fenced,
+            controlled_shutdown_offset: None,
+            ended,
+            disconnect_fence_at_ms: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -61,18 +77,7 @@ impl BrokerHeartbeatManager {
             .cluster
             .brokers
             .values()
-            .map(|b| {
-                (
-                    b.id,
-                    Session {
-                        last_contact_ms: now_ms,
-                        metadata_offset: -1,
-                        fenced: b.fenced,
-                        controlled_shutdown_offset: None,
-                        ended: b.fenced,
-                    },
-                )
-            })
+            .map(|b| (b.id, Session::new(now_ms, -1, b.fenced, b.fenced)))
             .collect();
     }
 
@@ -87,34 +92,55 @@ impl BrokerHeartbeatManager {
 
     /// A (new incarnation of a) broker registered; it starts fenced.
     pub fn register(&mut self, broker: i32, _registration_offset: i64, now_ms: u64) {
-        self.sessions.insert(
-            broker,
-            Session {
-                last_contact_ms: now_ms,
-                metadata_offset: -1,
-                fenced: true,
-                controlled_shutdown_offset: None,
-                ended: false,
-            },
-        );
+        self.sessions
+            .insert(broker, Session::new(now_ms, -1, true, false));
     }
 
     pub fn remove(&mut self, broker: i32) {
         self.sessions.remove(&broker);
     }
 
-    /// A heartbeat arrived.
+    /// A heartbeat arrived (on any connection): a fence scheduled by a closed connection is
+    /// called off.
     pub fn touch(&mut self, broker: i32, now_ms: u64, metadata_offset: i64) {
-        let s = self.sessions.entry(broker).or_insert(Session {
-            last_contact_ms: now_ms,
+        let s = self.sessions.entry(broker).or_insert(Session::new(
+            now_ms,
             metadata_offset,
-            fenced: true,
-            controlled_shutdown_offset: None,
-            ended: false,
-        });
+            true,
+            false,
+        ));
         s.last_contact_ms = now_ms;
         s.ended = false;
         s.metadata_offset = s.metadata_offset.max(metadata_offset);
+        s.disconnect_fence_at_ms = None;
+    }
+
+    /// The connection that carried `broker`'s latest heartbeat closed at `now_ms`: unless it
+    /// heartbeats again, it is fenced `grace_ms` later. Returns whether a fence was scheduled
+    /// (not for a broker that is fenced, shut down or unknown to this controller). A fence
+    /// already scheduled keeps its earlier time.
+    pub fn connection_closed(&mut self, broker: i32, now_ms: u64, grace_ms: u64) -> bool {
+        match self.sessions.get_mut(&broker) {
+            Some(s) if !s.fenced && !s.ended => {
+                let at = now_ms.saturating_add(grace_ms);
+                s.disconnect_fence_at_ms = Some(s.disconnect_fence_at_ms.map_or(at, |t| t.min(at)));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// One broker of `unfenced` whose connection closed at least the grace ago without a
+    /// heartbeat since, the earliest due first.
+    pub fn next_disconnected_broker(&self, now_ms: u64, unfenced: &[i32]) -> Option<i32> {
+        unfenced
+            .iter()
+            .filter_map(|b| self.sessions.get(b).map(|s| (s, *b)))
+            .filter(|(s, _)| !s.fenced)
+            .filter_map(|(s, b)| s.disconnect_fence_at_ms.map(|at| (at, b)))
+            .filter(|(at, _)| *at <= now_ms)
+            .min()
+            .map(|(_, b)| b)
     }
 
     /// The lowest metadata offset reported by `brokers` (i64::MAX when none): every one of
@@ -132,10 +158,11 @@ impl BrokerHeartbeatManager {
         }
     }
 
-    /// The broker was fenced (its session expired or it asked to be).
+    /// The broker was fenced (its session expired, its connection closed or it asked to be).
     pub fn mark_fenced(&mut self, broker: i32) {
         if let Some(s) = self.sessions.get_mut(&broker) {
             s.fenced = true;
+            s.disconnect_fence_at_ms = None;
         }
     }
 

@@ -338,11 +338,23 @@ pub fn unregister_broker(
     ControllerResult::new(records, UnregisterBrokerResponse::default())
 }
 
-/// Fences one unfenced broker whose session expired (the least recently seen), if any.
-pub fn fence_stale_broker(
+/// Why the active controller fenced a broker that did not ask for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostBroker {
+    /// No heartbeat for `broker.session.timeout.ms`.
+    SessionTimeout,
+    /// The connection that carried its heartbeats closed and no heartbeat followed within
+    /// `kraftd.broker.disconnect.fence.ms`.
+    Disconnected,
+}
+
+/// Fences one unfenced broker the controller lost, if any: first one whose heartbeat
+/// connection closed more than the grace ago (earliest first), else one whose session
+/// expired (least recently seen first).
+pub fn fence_lost_broker(
     ctx: &Context<'_>,
     heartbeats: &mut BrokerHeartbeatManager,
-) -> Option<ControllerResult<()>> {
+) -> Option<(LostBroker, ControllerResult<()>)> {
     let timeout = ctx.settings.session_timeout.as_millis() as u64;
     let active: Vec<i32> = ctx
         .image
@@ -352,16 +364,54 @@ pub fn fence_stale_broker(
         .filter(|b| !b.fenced)
         .map(|b| b.id)
         .collect();
-    let id = heartbeats.next_stale_broker(ctx.now_ms, timeout, &active)?;
-    tracing::warn!(
-        broker = id,
-        "fencing broker because its session has timed out"
-    );
+    let (id, why) = if let Some(id) = heartbeats.next_disconnected_broker(ctx.now_ms, &active) {
+        tracing::warn!(
+            broker = id,
+            "fencing broker because its heartbeat connection closed and it did not heartbeat again"
+        );
+        (id, LostBroker::Disconnected)
+    } else {
+        let id = heartbeats.next_stale_broker(ctx.now_ms, timeout, &active)?;
+        tracing::warn!(
+            broker = id,
+            "fencing broker because its session has timed out"
+        );
+        (id, LostBroker::SessionTimeout)
+    };
     heartbeats.mark_fenced(id);
-    Some(ControllerResult::new(
-        fence_broker_records(ctx.image, id),
-        (),
+    Some((
+        why,
+        ControllerResult::new(fence_broker_records(ctx.image, id), ()),
     ))
+}
+
+/// The connection that carried the heartbeats of broker `id` at `epoch` closed: schedule its
+/// fence `kraftd.broker.disconnect.fence.ms` from now (nothing when that is 0, or when the
+/// registration is another incarnation's, or already fenced). Writes nothing.
+pub fn heartbeat_connection_closed(
+    ctx: &Context<'_>,
+    heartbeats: &mut BrokerHeartbeatManager,
+    id: i32,
+    epoch: i64,
+) -> ControllerResult<()> {
+    let Some(grace) = ctx.settings.disconnect_fence_grace else {
+        return ControllerResult::answer(());
+    };
+    let current = ctx
+        .image
+        .cluster
+        .brokers
+        .get(&id)
+        .is_some_and(|b| b.epoch == epoch && !b.fenced);
+    if current && heartbeats.connection_closed(id, ctx.now_ms, grace.as_millis() as u64) {
+        tracing::info!(
+            broker = id,
+            epoch,
+            grace_ms = grace.as_millis() as u64,
+            "the broker's heartbeat connection closed; fencing it unless it heartbeats again"
+        );
+    }
+    ControllerResult::answer(())
 }
 
 pub fn register_controller(

@@ -16,8 +16,22 @@ pub struct ControllerSettings {
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub session_timeout: Duration,
+    /// `kraftd.broker.disconnect.fence.ms`: how long after a broker's heartbeat connection
+    /// closes it is fenced unless it heartbeats again (`None`: only the session timeout fences).
+    pub disconnect_fence_grace: Option<Duration>,
     /// `metadata.max.idle.interval.ms` (`None`: no NoOpRecords).
     pub max_idle_interval: Option<Duration>,
+    /// Automatic preferred-leader rebalance (`None`: `auto.leader.rebalance.enable=false`).
+    pub leader_rebalance: Option<LeaderRebalance>,
+}
+
+/// `leader.imbalance.check.interval.seconds` and `leader.imbalance.per.broker.percentage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderRebalance {
+    pub check_interval: Duration,
+    /// A broker's partitions are rebalanced when more than this percentage of those it is the
+    /// preferred leader of are led by another broker.
+    pub imbalance_percentage: u32,
 }
 
 /// What a pure controller function returns: the records to write and the answer to give once

@@ -10,6 +10,7 @@ pub mod config_control;
 pub mod context;
 pub mod envelope;
 pub mod partition_change;
+pub mod periodic;
 pub mod placement;
 pub mod producer_id_control;
 pub mod quorum_controller;

@@ -12,7 +12,10 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::controller::broker_heartbeat::BrokerHeartbeatManager;
+use crate::controller::cluster_control::LostBroker;
 use crate::controller::context::{Context, ControllerResult, ControllerSettings};
+use crate::controller::periodic::Periodic;
+use crate::controller::replication_control::ElectionCause;
 use crate::controller::request::{ControllerRequest, ControllerResponse};
 use crate::controller::{
     activation, cluster_control, config_control, producer_id_control, replication_control,
@@ -67,6 +70,28 @@ impl ControllerHandle {
         rx.await.map_err(|_| ControllerError::Stopped)?
     }
 
+    /// Tells the controller that the connection carrying the heartbeats of broker `broker_id`
+    /// at `broker_epoch` closed. Does not wait: called when a connection ends, and queued
+    /// behind the requests already sent, so a heartbeat that follows on a new connection is
+    /// seen after it. Dropped when the queue is full (the session timeout still applies).
+    pub fn heartbeat_connection_closed(&self, broker_id: i32, broker_epoch: i64) {
+        let (reply, _) = oneshot::channel();
+        let call = Call {
+            request: ControllerRequest::HeartbeatConnectionClosed {
+                broker_id,
+                broker_epoch,
+            },
+            reply,
+            enqueued: crate::clock::instant_now(),
+        };
+        if self.calls.try_send(call).is_err() {
+            tracing::debug!(
+                broker = broker_id,
+                "controller queue full; a closed heartbeat connection is left to the session timeout"
+            );
+        }
+    }
+
     /// The epoch this node is active controller in, if it is.
     pub fn active_epoch(&self) -> Option<i32> {
         *self.active.borrow()
@@ -92,6 +117,8 @@ struct Active {
     last_write: Instant,
     /// Where confirmations of queued appends arrive (expected base offset, outcome).
     appends: AppendResults,
+    /// The automatic preferred-leader rebalance, if enabled.
+    rebalance: Option<Periodic>,
 }
 
 type AppendOutcome = Result<Result<(Offset, Offset), AppendError>, oneshot::error::RecvError>;
@@ -154,24 +181,19 @@ fn replay_and_encode(
     (delta, encoded)
 }
 
-/// Counts (and warns about) the unclean leader elections among `records`.
-fn count_unclean_elections(records: &[ApiMessageAndVersion], metrics: &Metrics) {
-    let unclean = records
-        .iter()
-        .filter(|r| {
-            matches!(&r.record, crate::metadata::records::MetadataRecord::PartitionChange(c)
-                if c.leader_recovery_state == 1 && c.leader >= 0)
-        })
-        .count();
-    if unclean > 0 {
-        tracing::warn!(
-            partitions = unclean,
-            "unclean leader election: data may be lost"
-        );
+/// Counts the leader elections `records` make on top of `image`, by cause; warns about
+/// unclean ones, which are also counted on their own (Kafka's UncleanLeaderElectionsPerSec).
+fn count_elections(image: &MetadataImage, records: &[ApiMessageAndVersion], metrics: &Metrics) {
+    for (cause, n) in replication_control::leader_elections(image, records) {
         metrics
             .controller
-            .unclean_leader_elections
-            .inc_by(unclean as u64);
+            .partition_leader_elections
+            .with_label_values(&[cause.label()])
+            .inc_by(n);
+        if cause == ElectionCause::Unclean {
+            tracing::warn!(partitions = n, "unclean leader election: data may be lost");
+            metrics.controller.unclean_leader_elections.inc_by(n);
+        }
     }
 }
 
@@ -313,7 +335,7 @@ impl QuorumController {
         }
         let (delta, encoded) = replay_and_encode(&active.pending, &result.records, &self.metrics);
         let count = encoded.len() as i64;
-        count_unclean_elections(&result.records, &self.metrics);
+        count_elections(&active.pending, &result.records, &self.metrics);
         let expected = active.next_offset;
         match self.raft.append_queued(Epoch(active.epoch), encoded).await {
             Ok(rx) => {
@@ -430,6 +452,10 @@ impl QuorumController {
             deferred: VecDeque::new(),
             last_write: crate::clock::instant_now(),
             appends: appends.clone(),
+            rebalance: self
+                .settings
+                .leader_rebalance
+                .map(|r| Periodic::new(r.check_interval, self.now_ms())),
         });
         self.active_tx.send_replace(Some(lc.epoch));
         self.metrics.controller.active_controllers.set(1);
@@ -477,8 +503,9 @@ impl QuorumController {
         self.metrics.controller.active_controllers.set(0);
     }
 
-    /// Timers of the active controller: fence brokers whose session expired, write a
-    /// NoOpRecord when idle.
+    /// Timers of the active controller: fence a broker whose session expired or whose
+    /// heartbeat connection closed without a heartbeat since, rebalance preferred leaders
+    /// every `leader.imbalance.check.interval.seconds`, write a NoOpRecord when idle.
     async fn on_tick(&mut self) {
         let Some(active) = &self.active else { return };
         let now = self.now_ms();
@@ -488,12 +515,35 @@ impl QuorumController {
             settings: &self.settings,
             now_ms: now,
         };
-        if let Some(result) = cluster_control::fence_stale_broker(&ctx, &mut self.heartbeats) {
-            self.metrics.controller.broker_heartbeat_timeouts.inc();
+        if let Some((why, result)) = cluster_control::fence_lost_broker(&ctx, &mut self.heartbeats)
+        {
+            let counter = match why {
+                LostBroker::SessionTimeout => &self.metrics.controller.broker_heartbeat_timeouts,
+                LostBroker::Disconnected => &self.metrics.controller.broker_disconnect_fences,
+            };
+            counter.inc();
             self.write(result.map(|_| ControllerResponse::None), None)
                 .await;
             return;
         }
+        if let Some(rebalance) = self.settings.leader_rebalance
+            && let Some(active) = &mut self.active
+            && active.rebalance.as_mut().is_some_and(|p| p.due(now))
+        {
+            let records = replication_control::rebalance_preferred_leaders(
+                &active.pending,
+                rebalance.imbalance_percentage,
+            );
+            if !records.is_empty() {
+                self.write(
+                    ControllerResult::new(records, ControllerResponse::None),
+                    None,
+                )
+                .await;
+                return;
+            }
+        }
+        let Some(active) = &self.active else { return };
         if let Some(idle) = self.settings.max_idle_interval
             && active.last_write.elapsed() >= idle
         {
@@ -582,5 +632,10 @@ fn dispatch(
         Q::AllocateProducerIds(r) => {
             producer_id_control::allocate(ctx, &r).map(A::AllocateProducerIds)
         }
+        Q::HeartbeatConnectionClosed {
+            broker_id,
+            broker_epoch,
+        } => cluster_control::heartbeat_connection_closed(ctx, heartbeats, broker_id, broker_epoch)
+            .map(|()| A::None),
     }
 }

@@ -26,6 +26,12 @@ pub enum ControllerRequest {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     AlterConfigs(AlterConfigsRequest),
     AllocateProducerIds(AllocateProducerIdsRequest),
+    /// Not a Kafka API: the controller listener saw the connection that carried the
+    /// heartbeats of this broker registration close.
+    HeartbeatConnectionClosed {
+        broker_id: i32,
+        broker_epoch: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +159,7 @@ impl ControllerRequest {
             ControllerRequest::AllocateProducerIds(_) => ControllerResponse::AllocateProducerIds(
                 AllocateProducerIdsResponse::default().with_error_code(code),
             ),
+            ControllerRequest::HeartbeatConnectionClosed { .. } => ControllerResponse::None,
         }
     }
 }

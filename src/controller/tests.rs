@@ -13,7 +13,8 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::broker_heartbeat::BrokerHeartbeatManager;
-use super::context::{Context, ControllerResult, ControllerSettings};
+use super::cluster_control::LostBroker;
+use super::context::{Context, ControllerResult, ControllerSettings, LeaderRebalance};
 use super::{activation, cluster_control, config_control, producer_id_control};
 use crate::metadata::configs_image::ConfigResource;
 use crate::metadata::delta::MetadataDelta;
@@ -30,7 +31,12 @@ fn settings() -> ControllerSettings {
         num_partitions: 1,
         default_replication_factor: 1,
         session_timeout: Duration::from_millis(9000),
+        disconnect_fence_grace: Some(Duration::from_millis(500)),
         max_idle_interval: Some(Duration::from_millis(500)),
+        leader_rebalance: Some(LeaderRebalance {
+            check_interval: Duration::from_secs(300),
+            imbalance_percentage: 10,
+        }),
     }
 }
 
@@ -53,8 +59,12 @@ fn bootstrapped() -> MetadataImage {
     apply(&MetadataImage::empty(), &records)
 }
 
+mod elections;
+
 struct Harness {
     image: MetadataImage,
+    /// What the last [`Harness::run`] wrote.
+    last_records: Vec<ApiMessageAndVersion>,
     heartbeats: BrokerHeartbeatManager,
     now_ms: u64,
     settings: ControllerSettings,
@@ -64,6 +74,7 @@ impl Harness {
     fn new() -> Self {
         Harness {
             image: bootstrapped(),
+            last_records: Vec::new(),
             heartbeats: BrokerHeartbeatManager::new(),
             now_ms: 0,
             settings: settings(),
@@ -82,7 +93,25 @@ impl Harness {
         };
         let result = f(&ctx, &mut self.heartbeats);
         self.image = apply(&self.image, &result.records);
+        self.last_records = result.records;
         result.response
+    }
+
+    /// Runs the active controller's timer check once: the broker it fenced, and why.
+    fn fence_lost(&mut self) -> Option<LostBroker> {
+        let ctx = Context {
+            image: &self.image,
+            next_offset: self.image.provenance.end_offset(),
+            settings: &self.settings,
+            now_ms: self.now_ms,
+        };
+        let (why, r) = cluster_control::fence_lost_broker(&ctx, &mut self.heartbeats)?;
+        self.image = apply(&self.image, &r.records);
+        Some(why)
+    }
+
+    fn connection_closed(&mut self, id: i32, epoch: i64) {
+        self.run(|ctx, hb| cluster_control::heartbeat_connection_closed(ctx, hb, id, epoch));
     }
 
     fn register(&mut self, id: i32, incarnation: u128) -> (i16, i64) {
@@ -113,6 +142,19 @@ impl Harness {
             resp.should_shut_down,
         )
     }
+}
+
+/// Registers and unfences `ids`; returns their epochs.
+fn active(h: &mut Harness, ids: &[i32]) -> Vec<i64> {
+    let epochs: Vec<i64> = ids
+        .iter()
+        .map(|id| h.register(*id, *id as u128).1)
+        .collect();
+    let end = h.image.provenance.end_offset();
+    for (id, e) in ids.iter().zip(&epochs) {
+        h.heartbeat(*id, *e, end, false, false);
+    }
+    epochs
 }
 
 fn registration(id: i32, incarnation: u128) -> BrokerRegistrationRequest {
@@ -249,28 +291,143 @@ fn an_expired_session_fences_the_least_recently_seen_broker_one_at_a_time() {
     h.now_ms = 5_000;
     h.heartbeat(5, epochs[1], end, false, false);
     h.now_ms = 9_500;
-    let fence = |h: &mut Harness| {
-        let ctx = Context {
-            image: &h.image,
-            next_offset: h.image.provenance.end_offset(),
-            settings: &h.settings,
-            now_ms: h.now_ms,
-        };
-        let r = cluster_control::fence_stale_broker(&ctx, &mut h.heartbeats);
-        r.map(|r| {
-            h.image = apply(&h.image, &r.records);
-        })
-    };
-    assert!(fence(&mut h).is_some());
+    assert_eq!(h.fence_lost(), Some(LostBroker::SessionTimeout));
     assert!(
         h.image.cluster.brokers[&4].fenced,
         "4 was seen last at 0 ms"
     );
     assert!(!h.image.cluster.brokers[&5].fenced);
-    assert!(fence(&mut h).is_none(), "5 heartbeated at 5000 ms");
+    assert_eq!(h.fence_lost(), None, "5 heartbeated at 5000 ms");
     h.now_ms = 14_000;
-    assert!(fence(&mut h).is_some());
+    assert_eq!(h.fence_lost(), Some(LostBroker::SessionTimeout));
     assert!(h.image.cluster.brokers[&5].fenced);
+}
+
+/// Brokers 4 and 5 registered and unfenced, seen at `now_ms`; their epochs.
+fn two_unfenced_brokers(h: &mut Harness) -> (i64, i64) {
+    let (_, e4) = h.register(4, 4);
+    let (_, e5) = h.register(5, 5);
+    let end = h.image.provenance.end_offset();
+    h.heartbeat(4, e4, end, false, false);
+    h.heartbeat(5, e5, end, false, false);
+    assert!(h.image.cluster.brokers.values().all(|b| b.is_active()));
+    (e4, e5)
+}
+
+#[test]
+fn a_closed_heartbeat_connection_fences_after_the_grace_unless_the_broker_heartbeats_again() {
+    // Each case: events at times (ms) after both brokers were unfenced at 0; the brokers
+    // fenced by the end (and why), checked at every step by running the timer.
+    #[derive(Debug, Clone, Copy)]
+    enum E {
+        /// The connection carrying broker `id`'s heartbeats closed (with its current epoch, or
+        /// with an older one).
+        Closed(i32, bool),
+        Heartbeat(i32),
+        /// The controller's timer runs.
+        Tick,
+    }
+    use E::*;
+    type Case = (
+        &'static str,
+        Option<u64>,
+        Vec<(u64, E)>,
+        Vec<(i32, LostBroker)>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a killed broker is fenced once the grace has passed",
+            Some(500),
+            vec![(100, Closed(4, true)), (599, Tick), (600, Tick)],
+            vec![(4, LostBroker::Disconnected)],
+        ),
+        (
+            "a heartbeat on a new connection within the grace cancels the fence",
+            Some(500),
+            vec![
+                (100, Closed(4, true)),
+                (150, Heartbeat(4)),
+                (700, Tick),
+                (5000, Tick),
+            ],
+            vec![],
+        ),
+        (
+            "a heartbeat after the fence does not undo it (the broker unfences as usual)",
+            Some(500),
+            vec![
+                (100, Closed(4, true)),
+                (600, Tick),
+                (650, Heartbeat(5)),
+                (700, Tick),
+            ],
+            vec![(4, LostBroker::Disconnected)],
+        ),
+        (
+            "a second close does not postpone the fence",
+            Some(500),
+            vec![(100, Closed(4, true)), (400, Closed(4, true)), (600, Tick)],
+            vec![(4, LostBroker::Disconnected)],
+        ),
+        (
+            "a close for an older registration of the broker is ignored",
+            Some(500),
+            vec![(100, Closed(4, false)), (5000, Tick)],
+            vec![],
+        ),
+        (
+            "0 disables it: only the session timeout fences",
+            None,
+            vec![
+                (100, Closed(4, true)),
+                (5000, Tick),
+                (9000, Tick),
+                (9001, Heartbeat(5)),
+            ],
+            vec![(4, LostBroker::SessionTimeout)],
+        ),
+        (
+            "two dead brokers are fenced one per timer run, earliest close first",
+            Some(500),
+            vec![
+                (200, Closed(5, true)),
+                (300, Closed(4, true)),
+                (800, Tick),
+                (801, Tick),
+            ],
+            vec![(5, LostBroker::Disconnected), (4, LostBroker::Disconnected)],
+        ),
+    ];
+    for (name, grace, events, want) in cases {
+        let mut h = Harness::new();
+        h.settings.disconnect_fence_grace = grace.map(Duration::from_millis);
+        let (e4, e5) = two_unfenced_brokers(&mut h);
+        let epoch = |id| if id == 4 { e4 } else { e5 };
+        let mut fenced = Vec::new();
+        for (at, e) in events {
+            h.now_ms = at;
+            match e {
+                Closed(id, current) => {
+                    h.connection_closed(id, if current { epoch(id) } else { epoch(id) - 1 })
+                }
+                Heartbeat(id) => {
+                    let end = h.image.provenance.end_offset();
+                    h.heartbeat(id, epoch(id), end, false, false);
+                }
+                Tick => {}
+            }
+            if let Some(why) = h.fence_lost() {
+                let id = *[4, 5]
+                    .iter()
+                    .find(|b| {
+                        h.image.cluster.brokers[b].fenced && !fenced.iter().any(|(f, _)| f == *b)
+                    })
+                    .expect("a newly fenced broker");
+                fenced.push((id, why));
+            }
+        }
+        assert_eq!(fenced, want, "{name}");
+    }
 }
 
 #[test]
@@ -496,20 +653,6 @@ mod topics {
     use kafka_protocol::messages::{
         CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest, TopicName,
     };
-
-    /// Registers and unfences `ids`; returns their epochs.
-    fn active(h: &mut Harness, ids: &[i32]) -> Vec<i64> {
-        let mut epochs = Vec::new();
-        for id in ids {
-            let (_, e) = h.register(*id, *id as u128);
-            epochs.push(e);
-        }
-        let end = h.image.provenance.end_offset();
-        for (id, e) in ids.iter().zip(&epochs) {
-            h.heartbeat(*id, *e, end, false, false);
-        }
-        epochs
-    }
 
     fn topic(name: &str, p: i32, rf: i16) -> CreatableTopic {
         CreatableTopic::default()

@@ -1,5 +1,6 @@
 //! One connection: read a frame, hand it to the listener's service, write the response, in
-//! order, until the peer closes, a request is malformed, the connection idles out, or shutdown.
+//! order, until the peer closes, a request is malformed, the connection idles out, or shutdown;
+//! then the service hears that the session closed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,6 +80,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     }
     .await;
     gauge.dec();
+    service.session_closed(&session);
     report_end(result, &session, &metrics);
 }
 

@@ -20,6 +20,11 @@ pub trait Service: Send + Sync + 'static {
 
     /// Answers one request whose API and version are in [`Service::apis`].
     fn handle<'a>(&'a self, session: &'a mut Session, request: RequestHead) -> Handled<'a>;
+
+    /// The connection of `session` ended, for any reason (the peer closed it, its process
+    /// died and the kernel closed it, a bad request, idle timeout, shutdown). Called once, after
+    /// its last request was answered.
+    fn session_closed(&self, _session: &Session) {}
 }
 
 /// The future of one handled request.

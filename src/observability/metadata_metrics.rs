@@ -79,6 +79,16 @@ impl MetadataMetrics {
 /// Every value of `kafka_controller_brokers{state}`.
 pub const BROKER_STATES: &[&str] = &["active", "fenced", "controlled_shutdown"];
 
+/// The `cause` label values of `kafka_controller_partition_leader_elections_total`.
+pub const LEADER_ELECTION_CAUSES: &[&str] = &[
+    "new_topic",
+    "broker_fenced",
+    "controlled_shutdown",
+    "leaderless",
+    "preferred",
+    "unclean",
+];
+
 /// The quorum controller (`kafka.controller:type=KafkaController` and friends).
 #[derive(Clone)]
 pub struct ControllerMetrics {
@@ -93,11 +103,13 @@ pub struct ControllerMetrics {
     pub event_processing: Histogram,
     pub brokers: IntGaugeVec,
     pub broker_heartbeat_timeouts: IntCounter,
+    pub broker_disconnect_fences: IntCounter,
     pub offline_partitions: IntGauge,
     pub preferred_replica_imbalance: IntGauge,
     pub topics: IntGauge,
     pub partitions: IntGauge,
     pub unclean_leader_elections: IntCounter,
+    pub partition_leader_elections: IntCounterVec,
     pub metadata_errors: IntCounter,
 }
 
@@ -152,6 +164,10 @@ impl ControllerMetrics {
                 "kafka_controller_broker_heartbeat_timeouts_total",
                 "Brokers fenced by the active controller because their session timed out (JMX: kafka.controller:type=KafkaController,name=TimedOutBrokerHeartbeatCount).",
             ),
+            broker_disconnect_fences: b.counter(
+                "kafka_controller_broker_disconnect_fences_total",
+                "Brokers fenced by the active controller because the connection carrying their heartbeats closed and they did not heartbeat again within kraftd.broker.disconnect.fence.ms (a crashed or killed process); not in Kafka.",
+            ),
             offline_partitions: b.int_gauge(
                 "kafka_controller_offline_partitions",
                 "Partitions without a leader (JMX: kafka.controller:type=KafkaController,name=OfflinePartitionsCount).",
@@ -172,6 +188,11 @@ impl ControllerMetrics {
                 "kafka_controller_unclean_leader_elections_total",
                 "Leaders elected from outside the ISR because the topic allows unclean election (JMX: kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec).",
             ),
+            partition_leader_elections: b.counter_vec(
+                "kafka_controller_partition_leader_elections_total",
+                "Partitions given a new leader by the active controller, by cause: new_topic, broker_fenced (fenced, unregistered or replaced by a new incarnation), controlled_shutdown, leaderless (elected when a broker was unfenced), preferred (ElectLeaders or the automatic rebalance), unclean.",
+                &["cause"],
+            ),
             metadata_errors: b.counter(
                 "kafka_controller_metadata_errors_total",
                 "Metadata records this controller failed to load or apply (JMX: kafka.controller:type=KafkaController,name=MetadataErrorCount).",
@@ -179,6 +200,9 @@ impl ControllerMetrics {
         };
         for s in BROKER_STATES {
             m.brokers.with_label_values(&[s]).set(0);
+        }
+        for c in LEADER_ELECTION_CAUSES {
+            m.partition_leader_elections.with_label_values(&[c]);
         }
         m
     }

@@ -1,7 +1,7 @@
 //! Three controllers and three brokers as real processes on loopback: brokers register and
 //! become ready, topics created through a broker (forwarded to the active controller) show the
-//! same leaders and ISR on every broker, `kill -9` of a broker fences it within the session
-//! timeout and moves its leaderships, SIGTERM of a broker performs a controlled shutdown,
+//! same leaders and ISR on every broker, `kill -9` of a broker fences it (its heartbeat
+//! connection closed; `fencing`) and moves its leaderships, SIGTERM of a broker performs a controlled shutdown,
 //! killing the active controller moves control without losing committed metadata, and a
 //! controller restarted after snapshots loads its snapshot.
 // Tests measure real time and wait with deadlines (clippy.toml).
@@ -18,6 +18,9 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kraftd::network::client::KafkaConnection;
+
+mod fencing;
+mod rebalance;
 
 const START: Duration = Duration::from_secs(30);
 /// `broker.session.timeout.ms` in these tests.
@@ -126,6 +129,18 @@ fn agreed_layout(
     })
 }
 
+/// `kill -9` of a broker that leads a partition of `layout`: its index and when it was killed.
+fn kill_a_leader(c: &mut Cluster, layout: &Layout) -> (usize, Instant) {
+    let idx = c
+        .brokers
+        .iter()
+        .position(|b| layout.values().any(|(l, _, _)| *l == b.id))
+        .expect("a broker leads a partition");
+    let killed_at = Instant::now();
+    c.brokers[idx].kill();
+    (idx, killed_at)
+}
+
 fn active_controller(c: &Cluster) -> usize {
     wait_for(START, "an active controller", || {
         c.controllers.iter().position(|n| {
@@ -229,16 +244,10 @@ fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_d
     let leaders: std::collections::BTreeSet<i32> = before.values().map(|(l, _, _)| *l).collect();
     assert!(leaders.len() > 1, "leaders spread over brokers: {before:?}");
 
-    // kill -9 of a broker that leads partitions: fenced within the session timeout, its
-    // leaderships move, it leaves every ISR.
-    let victim_idx = c
-        .brokers
-        .iter()
-        .position(|b| before.values().any(|(l, _, _)| *l == b.id))
-        .unwrap();
+    // kill -9 of a broker that leads partitions: fenced, its leaderships move, it leaves
+    // every ISR.
+    let (victim_idx, killed_at) = kill_a_leader(&mut c, &before);
     let victim = c.brokers[victim_idx].id;
-    let killed_at = Instant::now();
-    c.brokers[victim_idx].kill();
     let survivors: Vec<&Node> = c.brokers.iter().filter(|b| b.id != victim).collect();
     let after = agreed_layout(
         &survivors,
@@ -258,10 +267,12 @@ fn brokers_register_topics_replicate_to_every_image_and_brokers_fence_and_shut_d
     for (p, (leader, _, isr)) in &after {
         assert!(isr.contains(leader), "partition {p}: leader in ISR");
     }
+    // Its heartbeat connection closed with the process: fenced without waiting for the
+    // session timeout (ADR 0012).
     let active = active_controller(&c);
     assert!(
         c.controllers[active]
-            .metric("kafka_controller_broker_heartbeat_timeouts_total", &[])
+            .metric("kafka_controller_broker_disconnect_fences_total", &[])
             .unwrap_or(0.0)
             >= 1.0
     );

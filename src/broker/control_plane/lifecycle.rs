@@ -176,6 +176,13 @@ struct LifecycleTask {
     want_shut_down: bool,
 }
 
+/// How soon a failed registration or heartbeat is retried. A heartbeat that failed dropped
+/// its connection (the channel reconnects on the next send), and the active controller fences
+/// a broker whose heartbeat connection closed unless it heartbeats again within
+/// `kraftd.broker.disconnect.fence.ms` (500 ms by default, ADR 0012): the retry on a fresh
+/// connection must come well within that.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Highest BrokerRegistration / BrokerHeartbeat versions this broker sends.
 const REGISTRATION_VERSION: i16 = 3;
 const HEARTBEAT_VERSION: i16 = 1;
@@ -208,9 +215,10 @@ impl LifecycleTask {
                 }
                 return;
             }
-            // Retry quickly while registering or shutting down; otherwise at the interval.
+            // Retry quickly while registering or shutting down, and after a failed heartbeat;
+            // otherwise at the interval.
             let wait = if fast || self.want_shut_down {
-                self.interval.min(Duration::from_millis(100))
+                self.interval.min(RETRY_BACKOFF)
             } else {
                 self.interval
             };

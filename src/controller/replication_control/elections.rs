@@ -1,5 +1,8 @@
-//! Elections: ElectLeaders (preferred and unclean), and the partition changes that follow a
-//! broker being fenced, unfenced or shut down.
+//! Elections: ElectLeaders (preferred and unclean), the partition changes that follow a
+//! broker being fenced, unfenced or shut down, the automatic preferred-leader rebalance, and
+//! counting elections by cause.
+
+use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{
@@ -10,11 +13,13 @@ use kafka_protocol::protocol::StrBytes;
 use super::{change_record, is_active, name_str, sbytes, state_of};
 use crate::controller::context::{Context, ControllerResult};
 use crate::controller::partition_change::{
-    self, Election, LeaderChange, PartitionChange, PartitionChangeBuilder, PartitionState,
+    self, Election, LeaderChange, LeaderRecoveryState, PartitionChange, PartitionChangeBuilder,
+    PartitionState,
 };
 use crate::metadata::configs_image::ConfigResource;
 use crate::metadata::image::MetadataImage;
-use crate::metadata::records::ApiMessageAndVersion;
+use crate::metadata::partition_registration::NO_LEADER_CHANGE;
+use crate::metadata::records::{ApiMessageAndVersion, MetadataRecord};
 
 fn unclean_allowed(image: &MetadataImage, topic: &str) -> bool {
     image
@@ -195,4 +200,164 @@ fn elect_partition(
             sbytes("Failed to elect leader: no eligible replica is available.".into()),
         )),
     }
+}
+
+/// Why a partition got a new leader (the `cause` label of
+/// `kafka_controller_partition_leader_elections_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ElectionCause {
+    /// The first leader of a new partition (CreateTopics, CreatePartitions).
+    NewTopic,
+    /// The leader was fenced, unregistered or replaced by a new incarnation.
+    BrokerFenced,
+    /// The leader entered controlled shutdown.
+    ControlledShutdown,
+    /// A partition without a leader got one when a broker was unfenced.
+    Leaderless,
+    /// Leadership moved to the preferred replica (ElectLeaders or the automatic rebalance).
+    Preferred,
+    /// A leader from outside the ISR (the topic allows unclean election, or ElectLeaders
+    /// asked for it); it may have lost committed records.
+    Unclean,
+}
+
+impl ElectionCause {
+    pub const ALL: [ElectionCause; 6] = [
+        ElectionCause::NewTopic,
+        ElectionCause::BrokerFenced,
+        ElectionCause::ControlledShutdown,
+        ElectionCause::Leaderless,
+        ElectionCause::Preferred,
+        ElectionCause::Unclean,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ElectionCause::NewTopic => "new_topic",
+            ElectionCause::BrokerFenced => "broker_fenced",
+            ElectionCause::ControlledShutdown => "controlled_shutdown",
+            ElectionCause::Leaderless => "leaderless",
+            ElectionCause::Preferred => "preferred",
+            ElectionCause::Unclean => "unclean",
+        }
+    }
+
+    /// The cause of the clean elections among `records` (one controller result): what the
+    /// records do to brokers says why leaders moved; partition changes alone are preferred
+    /// elections (ElectLeaders, the rebalance).
+    fn of(records: &[ApiMessageAndVersion]) -> ElectionCause {
+        records
+            .iter()
+            .find_map(|r| match &r.record {
+                MetadataRecord::Partition(_) => Some(ElectionCause::NewTopic),
+                MetadataRecord::RegisterBroker(_) | MetadataRecord::UnregisterBroker(_) => {
+                    Some(ElectionCause::BrokerFenced)
+                }
+                MetadataRecord::BrokerRegistrationChange(c) if c.fenced == 1 => {
+                    Some(ElectionCause::BrokerFenced)
+                }
+                MetadataRecord::BrokerRegistrationChange(c) if c.in_controlled_shutdown == 1 => {
+                    Some(ElectionCause::ControlledShutdown)
+                }
+                MetadataRecord::BrokerRegistrationChange(c) if c.fenced == -1 => {
+                    Some(ElectionCause::Leaderless)
+                }
+                _ => None,
+            })
+            .unwrap_or(ElectionCause::Preferred)
+    }
+}
+
+/// The leader elections `records` (one controller result, written on top of `image`) make,
+/// by cause: a partition whose leader becomes a broker other than its previous leader. A
+/// partition left without a leader, or a leader epoch bump of the same leader, is no election.
+pub fn leader_elections(
+    image: &MetadataImage,
+    records: &[ApiMessageAndVersion],
+) -> BTreeMap<ElectionCause, u64> {
+    let cause = ElectionCause::of(records);
+    let mut leaders: BTreeMap<(uuid::Uuid, i32), i32> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for r in records {
+        let (key, leader, unclean) = match &r.record {
+            MetadataRecord::Partition(p) => ((p.topic_id, p.partition_id), p.leader, false),
+            MetadataRecord::PartitionChange(c) if c.leader != NO_LEADER_CHANGE => (
+                (c.topic_id, c.partition_id),
+                c.leader,
+                c.leader_recovery_state == LeaderRecoveryState::Recovering.to_wire(),
+            ),
+            _ => continue,
+        };
+        let previous = leaders.insert(key, leader).unwrap_or_else(|| {
+            image
+                .topics
+                .get(&key.0)
+                .and_then(|t| t.partitions.get(&key.1))
+                .map_or(partition_change::NO_LEADER, |p| p.leader)
+        });
+        if leader != partition_change::NO_LEADER && leader != previous {
+            let cause = if unclean {
+                ElectionCause::Unclean
+            } else {
+                cause
+            };
+            *out.entry(cause).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// At most this many preferred elections per rebalance (Kafka's controller bounds each run
+/// the same way); the next check continues.
+const MAX_REBALANCE_ELECTIONS: usize = 1000;
+
+/// The automatic preferred-leader rebalance: for every broker whose leader imbalance (the
+/// share of partitions it is the preferred leader of that another broker leads) exceeds
+/// `imbalance_percentage`, move those partitions back to it where it may lead (unfenced, not
+/// in controlled shutdown) and is in the ISR.
+pub fn rebalance_preferred_leaders(
+    image: &MetadataImage,
+    imbalance_percentage: u32,
+) -> Vec<ApiMessageAndVersion> {
+    // preferred broker → (partitions it is preferred for, those it does not lead)
+    let mut per_broker: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
+    for (_, _, p) in image.topics.partitions() {
+        if let Some(preferred) = p.preferred_leader() {
+            let e = per_broker.entry(preferred).or_insert((0, 0));
+            e.0 += 1;
+            if p.leader != preferred {
+                e.1 += 1;
+            }
+        }
+    }
+    let imbalanced = |b: i32| {
+        per_broker
+            .get(&b)
+            .is_some_and(|(total, off)| off * 100 > total * u64::from(imbalance_percentage))
+    };
+    let acceptable = |b: i32| is_active(image, b);
+    let mut out = Vec::new();
+    for (topic, p, reg) in image.topics.partitions() {
+        if out.len() >= MAX_REBALANCE_ELECTIONS {
+            break;
+        }
+        let Some(preferred) = reg.preferred_leader() else {
+            continue;
+        };
+        if reg.leader == preferred || !imbalanced(preferred) || !reg.isr.contains(&preferred) {
+            continue;
+        }
+        if let Some(change) = partition_change::preferred_election(&state_of(reg), &acceptable)
+            && change.leader == LeaderChange::To(preferred)
+        {
+            out.push(change_record(topic.id, p, &change));
+        }
+    }
+    if !out.is_empty() {
+        tracing::info!(
+            partitions = out.len(),
+            "moving leadership back to preferred replicas (leader imbalance above {imbalance_percentage}%)"
+        );
+    }
+    out
 }

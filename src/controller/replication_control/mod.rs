@@ -26,7 +26,10 @@ use crate::metadata::records::{
     ApiMessageAndVersion, MetadataRecord, PartitionChangeRecord, PartitionRecord,
 };
 
-pub use elections::{elect_for_leaderless, elect_leaders, remove_broker_from_partitions};
+pub use elections::{
+    ElectionCause, elect_for_leaderless, elect_leaders, leader_elections,
+    rebalance_preferred_leaders, remove_broker_from_partitions,
+};
 pub use partitions::{alter_partition, create_partitions};
 pub use topics::{create_topics, delete_topics};
 
