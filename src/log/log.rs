@@ -213,7 +213,15 @@ impl Log {
         batches: Bytes,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        let parsed = RecordBatch::split_all(batches)?;
+        self.append_parsed_as_follower(RecordBatch::split_all(batches)?, now_ms)
+    }
+
+    /// [`Self::append_as_follower`] for batches the caller already split and validated.
+    pub fn append_parsed_as_follower(
+        &mut self,
+        parsed: Vec<RecordBatch>,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
         self.validate_sizes(&parsed)?;
         let mut expected = self.log_end_offset();
         for b in &parsed {

@@ -613,8 +613,9 @@ impl Partition {
         }
         let mut count = 0;
         if let Some(records) = records.filter(|r| !r.is_empty()) {
-            let batches = crate::log::RecordBatch::split_all(records.clone())?;
-            let info = s.log.append_as_follower(records, now_ms)?;
+            // Split and validated once; the log takes the same batches (cheap clones).
+            let batches = crate::log::RecordBatch::split_all(records)?;
+            let info = s.log.append_parsed_as_follower(batches.clone(), now_ms)?;
             s.producers.load_from_batches(batches.iter());
             s.producers.update_map_end_offset(info.last_offset + 1);
             s.producers_dirty = true;
