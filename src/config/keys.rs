@@ -429,6 +429,12 @@ pub const KEYS: &[KeySpec] = &[
         "A follower's fetch (or its connection attempt) that takes longer fails and is retried.",
     ),
     key(
+        "kraftd.replica.lag.per.partition.metrics",
+        KeyType::Boolean,
+        Some("false"),
+        "Export each followed partition's lag (`kafka_replica_partition_lag`, labels topic and partition); off by default, as the series grow with the partition count.",
+    ),
+    key(
         "replica.high.watermark.checkpoint.interval.ms",
         KeyType::Long,
         Some("5000"),

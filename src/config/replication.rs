@@ -25,6 +25,8 @@ pub struct ReplicationSettings {
     pub high_watermark_checkpoint_interval: Duration,
     /// `replica.lag.time.max.ms`.
     pub lag_time_max: Duration,
+    /// `kraftd.replica.lag.per.partition.metrics`.
+    pub per_partition_lag_metrics: bool,
 }
 
 impl Reader<'_> {
@@ -44,6 +46,7 @@ impl Reader<'_> {
             high_watermark_checkpoint_interval: self
                 .ms_in("replica.high.watermark.checkpoint.interval.ms", 1),
             lag_time_max: self.ms_in("replica.lag.time.max.ms", 1),
+            per_partition_lag_metrics: self.boolean("kraftd.replica.lag.per.partition.metrics"),
         }
     }
 }

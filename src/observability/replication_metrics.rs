@@ -12,6 +12,7 @@ pub struct ReplicationMetrics {
     pub failed_isr_updates: IntCounter,
     pub fetcher_max_lag: IntGaugeVec,
     pub fetcher_max_lag_seconds: GaugeVec,
+    pub partition_lag: IntGaugeVec,
     pub fetcher_requests: IntCounterVec,
     pub fetcher_failed_requests: IntCounterVec,
     pub fetcher_bytes: IntCounterVec,
@@ -46,6 +47,11 @@ impl ReplicationMetrics {
                 "kafka_replica_fetcher_max_lag_seconds",
                 "Longest time since a partition fetched from a source broker was last caught up with the leader's high watermark.",
                 &["source_broker"],
+            ),
+            partition_lag: b.gauge_vec(
+                "kafka_replica_partition_lag",
+                "Lag in offsets of one partition this broker follows (leader high watermark minus its log end offset); only with kraftd.replica.lag.per.partition.metrics=true (JMX: kafka.server:type=FetcherLagMetrics,name=ConsumerLag).",
+                &["topic", "partition"],
             ),
             fetcher_requests: b.counter_vec(
                 "kafka_replica_fetcher_requests_total",

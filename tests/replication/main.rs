@@ -178,7 +178,7 @@ fn gauge(n: &Node, name: &str) -> f64 {
 
 #[test]
 fn followers_replicate_and_the_isr_shrinks_and_expands() {
-    let mut c = replicated_cluster("");
+    let mut c = replicated_cluster("kraftd.replica.lag.per.partition.metrics=true\n");
     let bootstrap = c.bootstrap();
     let leader = create_topic(&bootstrap, "r3", 1)[&0];
     let acks = Acks::default();
@@ -213,6 +213,19 @@ fn followers_replicate_and_the_isr_shrinks_and_expands() {
         gauge(leader_node, "kafka_server_under_replicated_partitions"),
         0.0
     );
+    // Followers export their per-partition lag (opt-in); the leader follows nothing.
+    let lag = |n: &Node| {
+        n.metric(
+            "kafka_replica_partition_lag",
+            &[("topic", "r3"), ("partition", "0")],
+        )
+    };
+    for b in c.brokers.iter().filter(|b| b.id != leader) {
+        wait_for(WAIT, "a follower's partition lag at 0", || {
+            (lag(b) == Some(0.0)).then_some(())
+        });
+    }
+    assert_eq!(lag(leader_node), None);
 
     // A follower stops: the ISR shrinks to two, acks=all still succeeds.
     let follower = c.brokers.iter().find(|b| b.id != leader).unwrap().id;

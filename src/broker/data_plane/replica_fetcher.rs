@@ -117,10 +117,19 @@ impl ReplicaFetcher {
         }
     }
 
-    pub fn remove(&self, topic: &str, partition: i32) -> bool {
-        self.entries()
+    /// Stops fetching a partition (and drops its per-partition lag series).
+    pub fn remove(&self, topic: &str, partition: i32, metrics: &ReplicationMetrics) -> bool {
+        let removed = self
+            .entries()
             .remove(&(topic.to_string(), partition))
-            .is_some()
+            .is_some();
+        if removed {
+            // Absent when per-partition lag is off.
+            let _ = metrics
+                .partition_lag
+                .remove_label_values(&[topic, &partition.to_string()]);
+        }
+        removed
     }
 
     pub fn is_empty(&self) -> bool {
@@ -403,6 +412,12 @@ impl ReplicaFetcher {
         entry.lag = (data.high_watermark - p.log_end_offset()).max(0);
         if entry.lag == 0 {
             entry.last_caught_up = crate::clock::instant_now();
+        }
+        if ctx.settings.per_partition_lag_metrics {
+            ctx.metrics
+                .partition_lag
+                .with_label_values(&[&p.topic, &p.index.to_string()])
+                .set(entry.lag);
         }
         Ok(())
     }

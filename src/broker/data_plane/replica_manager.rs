@@ -278,7 +278,7 @@ impl ReplicaManager {
     fn stop_fetching(&self, topic: &str, partition: i32) {
         let mut fetchers = self.fetchers.lock().unwrap_or_else(|e| e.into_inner());
         fetchers.retain(|_, f| {
-            f.remove(topic, partition);
+            f.remove(topic, partition, &self.metrics.replication);
             let keep = !f.is_empty();
             if !keep {
                 f.stop();
