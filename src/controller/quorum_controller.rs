@@ -530,8 +530,14 @@ impl QuorumController {
             && let Some(active) = &mut self.active
             && active.rebalance.as_mut().is_some_and(|p| p.due(now))
         {
+            let ctx = Context {
+                image: &active.pending,
+                next_offset: active.next_offset,
+                settings: &self.settings,
+                now_ms: now,
+            };
             let records = replication_control::rebalance_preferred_leaders(
-                &active.pending,
+                &ctx,
                 rebalance.imbalance_percentage,
             );
             if !records.is_empty() {

@@ -7,6 +7,9 @@ use crate::metadata::records::{ApiMessageAndVersion, FeatureLevelRecord, Metadat
 /// The name of the metadata version feature.
 pub const METADATA_VERSION: &str = "metadata.version";
 
+/// KIP-966's feature: eligible leader replicas are on at level 1 and above.
+pub const ELIGIBLE_LEADER_REPLICAS_VERSION: &str = "eligible.leader.replicas.version";
+
 /// Finalized features. A level of 0 removes a feature, so no stored level is 0.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeaturesImage {
@@ -17,6 +20,13 @@ impl FeaturesImage {
     /// The finalized `metadata.version` level, if any was written.
     pub fn metadata_version(&self) -> Option<i16> {
         self.finalized.get(METADATA_VERSION).copied()
+    }
+
+    /// Whether the controller keeps eligible leader replicas (KIP-966).
+    pub fn eligible_leader_replicas_enabled(&self) -> bool {
+        self.finalized
+            .get(ELIGIBLE_LEADER_REPLICAS_VERSION)
+            .is_some_and(|level| *level >= 1)
     }
 
     pub fn replay(&mut self, r: &FeatureLevelRecord) {

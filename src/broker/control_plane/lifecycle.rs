@@ -19,12 +19,26 @@ use crate::broker::control_plane::controller_channel::ControllerChannel;
 use crate::broker::control_plane::metadata_cache::MetadataCache;
 use crate::config::ServerConfig;
 use crate::config::endpoint::{Listener as ConfigListener, SecurityProtocol};
-use crate::metadata::features_image::METADATA_VERSION;
+use crate::metadata::features_image::{ELIGIBLE_LEADER_REPLICAS_VERSION, METADATA_VERSION};
 use crate::observability::readiness::Readiness;
 use crate::shutdown::ShutdownSignal;
 
 /// The `metadata.version` levels this build supports (3.9-IV0).
 pub const SUPPORTED_METADATA_VERSIONS: (i16, i16) = (21, 21);
+
+/// The `eligible.leader.replicas.version` levels this build supports (KIP-966; ADR 0013).
+pub const SUPPORTED_ELIGIBLE_LEADER_REPLICAS_VERSIONS: (i16, i16) = (0, 1);
+
+/// Every feature this build supports, with its levels, as registrations advertise them.
+pub fn supported_features() -> [(&'static str, (i16, i16)); 2] {
+    [
+        (METADATA_VERSION, SUPPORTED_METADATA_VERSIONS),
+        (
+            ELIGIBLE_LEADER_REPLICAS_VERSION,
+            SUPPORTED_ELIGIBLE_LEADER_REPLICAS_VERSIONS,
+        ),
+    ]
+}
 
 /// Where the broker is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,12 +131,17 @@ impl BrokerLifecycle {
             .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
             .with_incarnation_id(uuid::Uuid::new_v4())
             .with_listeners(listeners)
-            .with_features(vec![
-                Feature::default()
-                    .with_name(StrBytes::from_static_str(METADATA_VERSION))
-                    .with_min_supported_version(SUPPORTED_METADATA_VERSIONS.0)
-                    .with_max_supported_version(SUPPORTED_METADATA_VERSIONS.1),
-            ])
+            .with_features(
+                supported_features()
+                    .into_iter()
+                    .map(|(name, (min, max))| {
+                        Feature::default()
+                            .with_name(StrBytes::from_static_str(name))
+                            .with_min_supported_version(min)
+                            .with_max_supported_version(max)
+                    })
+                    .collect(),
+            )
             .with_rack(config.rack.clone().map(StrBytes::from_string))
             .with_log_dirs(directory_ids);
         let (state_tx, state) = watch::channel(BrokerState::Starting);
@@ -355,12 +374,17 @@ pub async fn register_controller(
         .with_controller_id(config.node_id.0)
         .with_incarnation_id(incarnation)
         .with_listeners(listeners)
-        .with_features(vec![
-            controller_registration_request::Feature::default()
-                .with_name(StrBytes::from_static_str(METADATA_VERSION))
-                .with_min_supported_version(SUPPORTED_METADATA_VERSIONS.0)
-                .with_max_supported_version(SUPPORTED_METADATA_VERSIONS.1),
-        ]);
+        .with_features(
+            supported_features()
+                .into_iter()
+                .map(|(name, (min, max))| {
+                    controller_registration_request::Feature::default()
+                        .with_name(StrBytes::from_static_str(name))
+                        .with_min_supported_version(min)
+                        .with_max_supported_version(max)
+                })
+                .collect(),
+        );
     let mut state = cache.subscribe();
     loop {
         let registered = state
