@@ -18,7 +18,8 @@ use crate::controller::periodic::Periodic;
 use crate::controller::replication_control::ElectionCause;
 use crate::controller::request::{ControllerRequest, ControllerResponse};
 use crate::controller::{
-    activation, cluster_control, config_control, producer_id_control, replication_control,
+    activation, cluster_control, config_control, feature_control, producer_id_control,
+    replication_control,
 };
 use crate::metadata::delta::MetadataDelta;
 use crate::metadata::image::MetadataImage;
@@ -637,6 +638,9 @@ fn dispatch(
         Q::AlterConfigs(r) => config_control::alter_configs(ctx, &r).map(A::AlterConfigs),
         Q::AllocateProducerIds(r) => {
             producer_id_control::allocate(ctx, &r).map(A::AllocateProducerIds)
+        }
+        Q::UpdateFeatures(r, version) => {
+            feature_control::update_features(ctx, &r, version).map(A::UpdateFeatures)
         }
         Q::HeartbeatConnectionClosed {
             broker_id,

@@ -62,6 +62,7 @@ fn bootstrapped() -> MetadataImage {
 
 mod elections;
 mod elr;
+mod features;
 
 struct Harness {
     image: MetadataImage,

@@ -10,6 +10,16 @@ pub const METADATA_VERSION: &str = "metadata.version";
 /// KIP-966's feature: eligible leader replicas are on at level 1 and above.
 pub const ELIGIBLE_LEADER_REPLICAS_VERSION: &str = "eligible.leader.replicas.version";
 
+/// The `metadata.version` levels this build supports (3.9-IV0).
+pub const SUPPORTED_METADATA_VERSIONS: (i16, i16) = (21, 21);
+
+/// Every feature this build supports, with its lowest and highest level, as brokers and
+/// controllers advertise them when they register (ADR 0013 for the second).
+pub const SUPPORTED_FEATURES: [(&str, (i16, i16)); 2] = [
+    (METADATA_VERSION, SUPPORTED_METADATA_VERSIONS),
+    (ELIGIBLE_LEADER_REPLICAS_VERSION, (0, 1)),
+];
+
 /// Finalized features. A level of 0 removes a feature, so no stored level is 0.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeaturesImage {

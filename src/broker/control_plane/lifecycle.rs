@@ -19,26 +19,9 @@ use crate::broker::control_plane::controller_channel::ControllerChannel;
 use crate::broker::control_plane::metadata_cache::MetadataCache;
 use crate::config::ServerConfig;
 use crate::config::endpoint::{Listener as ConfigListener, SecurityProtocol};
-use crate::metadata::features_image::{ELIGIBLE_LEADER_REPLICAS_VERSION, METADATA_VERSION};
+use crate::metadata::features_image::SUPPORTED_FEATURES;
 use crate::observability::readiness::Readiness;
 use crate::shutdown::ShutdownSignal;
-
-/// The `metadata.version` levels this build supports (3.9-IV0).
-pub const SUPPORTED_METADATA_VERSIONS: (i16, i16) = (21, 21);
-
-/// The `eligible.leader.replicas.version` levels this build supports (KIP-966; ADR 0013).
-pub const SUPPORTED_ELIGIBLE_LEADER_REPLICAS_VERSIONS: (i16, i16) = (0, 1);
-
-/// Every feature this build supports, with its levels, as registrations advertise them.
-pub fn supported_features() -> [(&'static str, (i16, i16)); 2] {
-    [
-        (METADATA_VERSION, SUPPORTED_METADATA_VERSIONS),
-        (
-            ELIGIBLE_LEADER_REPLICAS_VERSION,
-            SUPPORTED_ELIGIBLE_LEADER_REPLICAS_VERSIONS,
-        ),
-    ]
-}
 
 /// Where the broker is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +115,7 @@ impl BrokerLifecycle {
             .with_incarnation_id(uuid::Uuid::new_v4())
             .with_listeners(listeners)
             .with_features(
-                supported_features()
+                SUPPORTED_FEATURES
                     .into_iter()
                     .map(|(name, (min, max))| {
                         Feature::default()
@@ -375,7 +358,7 @@ pub async fn register_controller(
         .with_incarnation_id(incarnation)
         .with_listeners(listeners)
         .with_features(
-            supported_features()
+            SUPPORTED_FEATURES
                 .into_iter()
                 .map(|(name, (min, max))| {
                     controller_registration_request::Feature::default()

@@ -11,13 +11,18 @@ use crate::metadata::features_image::ELIGIBLE_LEADER_REPLICAS_VERSION;
 /// `min.insync.replicas=2` (plus `unclean.leader.election.enable` when `unclean`).
 fn cluster(unclean: bool) -> (Harness, Vec<i64>) {
     let mut h = Harness::new();
-    let mut records = vec![ApiMessageAndVersion::latest(MetadataRecord::FeatureLevel(
-        FeatureLevelRecord {
-            name: ELIGIBLE_LEADER_REPLICAS_VERSION.into(),
-            feature_level: 1,
-            ..Default::default()
-        },
-    ))];
+    let epochs = active(&mut h, &[1, 2, 3]);
+    // Enabled as an operator does (`kafka-features upgrade`): every broker supports it.
+    let enable =
+        kafka_protocol::messages::UpdateFeaturesRequest::default().with_feature_updates(vec![
+            kafka_protocol::messages::update_features_request::FeatureUpdateKey::default()
+                .with_feature(StrBytes::from_static_str(ELIGIBLE_LEADER_REPLICAS_VERSION))
+                .with_max_version_level(1)
+                .with_upgrade_type(1),
+        ]);
+    let resp = h.run(|ctx, _| crate::controller::feature_control::update_features(ctx, &enable, 1));
+    assert_eq!(resp.results[0].error_code, 0);
+    let mut records = Vec::new();
     let topic_id = Uuid::from_u128(0xe1);
     records.push(ApiMessageAndVersion::latest(MetadataRecord::Topic(
         TopicRecord {
@@ -42,7 +47,6 @@ fn cluster(unclean: bool) -> (Harness, Vec<i64>) {
         )));
     }
     h.image = apply(&h.image, &records);
-    let epochs = active(&mut h, &[1, 2, 3]);
     h.image = apply(
         &h.image,
         &[ApiMessageAndVersion::latest(MetadataRecord::Partition(
