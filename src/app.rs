@@ -337,6 +337,7 @@ fn start_controller(
         bootstrap_metadata_version,
         num_partitions: config.num_partitions,
         default_replication_factor: config.default_replication_factor,
+        min_insync_replicas: config.min_insync_replicas,
         session_timeout: config.broker_session_timeout,
         disconnect_fence_grace: config.broker_disconnect_fence,
         max_idle_interval: config.metadata.max_idle_interval,

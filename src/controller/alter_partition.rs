@@ -35,10 +35,13 @@ pub struct AlterOutcome {
     pub error: Option<ResponseError>,
 }
 
+/// Validates one proposal; `elr_min_isr` is the topic's `min.insync.replicas` when eligible
+/// leader replicas are on (a shrink below it moves the removed members into the ELR).
 pub fn validate(
     state: &PartitionState,
     data: &AlterPartitionData,
     liveness: &dyn Fn(i32) -> Option<BrokerLiveness>,
+    elr_min_isr: Option<usize>,
 ) -> Result<AlterOutcome, ResponseError> {
     if data.leader_epoch > state.leader_epoch || data.partition_epoch > state.partition_epoch {
         // The sender knows a newer state than ours: this controller is behind.
@@ -83,6 +86,7 @@ pub fn validate(
     let change = PartitionChangeBuilder::new(state, &acceptable)
         .target_isr(isr)
         .target_leader_recovery_state(recovery)
+        .eligible_leader_replicas(elr_min_isr)
         .build();
     let error = match &change {
         Some(c) => match c.leader {
@@ -106,6 +110,8 @@ mod tests {
             leader_epoch: 5,
             partition_epoch: 9,
             leader_recovery_state: LeaderRecoveryState::Recovered,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         }
     }
 
@@ -193,13 +199,13 @@ mod tests {
             ),
         ];
         for (d, want) in cases {
-            assert_eq!(validate(&s, &d, &live), Err(want), "{d:?}");
+            assert_eq!(validate(&s, &d, &live, None), Err(want), "{d:?}");
         }
     }
 
     #[test]
     fn a_valid_shrink_changes_the_isr_only() {
-        let out = validate(&state(), &data(&[1, 2]), &live).unwrap();
+        let out = validate(&state(), &data(&[1, 2]), &live, None).unwrap();
         let c = out.change.expect("a change");
         assert_eq!(c.isr, Some(vec![1, 2]));
         assert_eq!(c.leader, LeaderChange::NoChange);
@@ -216,12 +222,12 @@ mod tests {
             partition_epoch: 10,
             ..data(&[1, 2])
         };
-        assert_eq!(validate(&same, &d, &live).unwrap().change, None);
+        assert_eq!(validate(&same, &d, &live, None).unwrap().change, None);
         // Epochs of members are optional before v3.
         let d = AlterPartitionData {
             new_isr_with_epochs: vec![(1, -1), (2, -1)],
             ..data(&[])
         };
-        assert!(validate(&state(), &d, &live).is_ok());
+        assert!(validate(&state(), &d, &live, None).is_ok());
     }
 }

@@ -58,6 +58,7 @@ pub fn controller_routes() -> Vec<Route<ControllerContext>> {
         r(ApiKey::UnregisterBroker, 0, 0),
         r(ApiKey::AllocateProducerIds, 0, 0),
         r(ApiKey::ControllerRegistration, 0, 0),
+        r(ApiKey::UpdateFeatures, 0, 1),
     ]
 }
 
@@ -69,6 +70,7 @@ pub const FORWARDABLE: &[ApiKey] = &[
     ApiKey::CreatePartitions,
     ApiKey::ElectLeaders,
     ApiKey::IncrementalAlterConfigs,
+    ApiKey::UpdateFeatures,
 ];
 
 fn serve<'a>(ctx: &'a ControllerContext, _: &'a mut Session, head: RequestHead) -> Handled<'a> {

@@ -158,6 +158,15 @@ impl BrokerHeartbeatManager {
         }
     }
 
+    /// The broker's process is gone (its heartbeat connection closed and it did not come
+    /// back): fenced, and its session no longer stops a new incarnation from registering.
+    pub fn mark_gone(&mut self, broker: i32) {
+        self.mark_fenced(broker);
+        if let Some(s) = self.sessions.get_mut(&broker) {
+            s.ended = true;
+        }
+    }
+
     /// The broker was fenced (its session expired, its connection closed or it asked to be).
     pub fn mark_fenced(&mut self, broker: i32) {
         if let Some(s) = self.sessions.get_mut(&broker) {

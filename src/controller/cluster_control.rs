@@ -14,7 +14,9 @@ use crate::controller::broker_heartbeat::{
     BrokerHeartbeatManager, BrokerLifecycleState, HeartbeatRequest,
 };
 use crate::controller::context::{Context, ControllerResult};
-use crate::controller::replication_control::{elect_for_leaderless, remove_broker_from_partitions};
+use crate::controller::replication_control::{
+    elect_for_leaderless, remove_broker_from_partitions, remove_uncleanly_restarted_broker,
+};
 use crate::metadata::cluster_image::BrokerRegistration;
 use crate::metadata::features_image::METADATA_VERSION;
 use crate::metadata::image::MetadataImage;
@@ -112,14 +114,20 @@ pub fn register_broker(
     heartbeats.register(id, epoch, ctx.now_ms);
     tracing::info!(broker = id, epoch, "registering broker");
     // A new incarnation replaces the old one: its replicas leave ISRs until it catches up.
+    // One that does not carry the previous registration's epoch restarted without a clean
+    // shutdown and may miss records below the high watermark: it leaves ELRs too (KIP-966).
     let mut records = Vec::new();
-    if image
-        .cluster
-        .brokers
-        .get(&id)
-        .is_some_and(|b| b.is_active())
-    {
-        records.extend(remove_broker_from_partitions(image, id));
+    match image.cluster.brokers.get(&id) {
+        Some(old) if r.previous_broker_epoch != old.epoch => {
+            tracing::info!(
+                broker = id,
+                previous_epoch = old.epoch,
+                "the broker restarted without a clean shutdown"
+            );
+            records.extend(remove_uncleanly_restarted_broker(ctx, id));
+        }
+        Some(old) if old.is_active() => records.extend(remove_broker_from_partitions(ctx, id)),
+        _ => {}
     }
     records.push(ApiMessageAndVersion::latest(
         MetadataRecord::RegisterBroker(record),
@@ -185,11 +193,11 @@ fn fence_record(id: i32, epoch: i64) -> ApiMessageAndVersion {
 
 /// Fences `id`: its replicas leave ISRs and its leaderships move, then the registration
 /// changes.
-pub fn fence_broker_records(image: &MetadataImage, id: i32) -> Vec<ApiMessageAndVersion> {
-    let Some(b) = image.cluster.brokers.get(&id) else {
+pub fn fence_broker_records(ctx: &Context<'_>, id: i32) -> Vec<ApiMessageAndVersion> {
+    let Some(b) = ctx.image.cluster.brokers.get(&id) else {
         return Vec::new();
     };
-    let mut records = remove_broker_from_partitions(image, id);
+    let mut records = remove_broker_from_partitions(ctx, id);
     records.push(fence_record(id, b.epoch));
     records
 }
@@ -261,7 +269,6 @@ fn transition_records(
     current: BrokerLifecycleState,
     next: BrokerLifecycleState,
 ) -> Vec<ApiMessageAndVersion> {
-    let image = ctx.image;
     let id = reg.id;
     let mut records = Vec::new();
     match (current, next) {
@@ -278,15 +285,14 @@ fn transition_records(
                     ..Default::default()
                 }),
             ));
-            let (elections, _unclean) = elect_for_leaderless(image, Some(id));
-            records.extend(elections);
+            records.extend(elect_for_leaderless(ctx, Some(id)));
         }
         (BrokerLifecycleState::Unfenced, BrokerLifecycleState::Fenced)
         | (BrokerLifecycleState::Unfenced, BrokerLifecycleState::ShutdownNow)
         | (BrokerLifecycleState::ControlledShutdown, BrokerLifecycleState::ShutdownNow)
         | (BrokerLifecycleState::ControlledShutdown, BrokerLifecycleState::Fenced) => {
             tracing::info!(broker = id, next = ?next, "fencing broker at its request");
-            records.extend(fence_broker_records(image, id));
+            records.extend(fence_broker_records(ctx, id));
         }
         (BrokerLifecycleState::Unfenced, BrokerLifecycleState::ControlledShutdown) => {
             tracing::info!(
@@ -301,7 +307,7 @@ fn transition_records(
                     ..Default::default()
                 }),
             ));
-            records.extend(remove_broker_from_partitions(image, id));
+            records.extend(remove_broker_from_partitions(ctx, id));
             heartbeats
                 .set_controlled_shutdown_offset(id, ctx.next_offset + records.len() as i64 - 1);
         }
@@ -327,7 +333,7 @@ pub fn unregister_broker(
         );
     };
     heartbeats.remove(id);
-    let mut records = remove_broker_from_partitions(image, id);
+    let mut records = remove_broker_from_partitions(ctx, id);
     records.push(ApiMessageAndVersion::latest(
         MetadataRecord::UnregisterBroker(UnregisterBrokerRecord {
             broker_id: id,
@@ -378,10 +384,13 @@ pub fn fence_lost_broker(
         );
         (id, LostBroker::SessionTimeout)
     };
-    heartbeats.mark_fenced(id);
+    match why {
+        LostBroker::Disconnected => heartbeats.mark_gone(id),
+        LostBroker::SessionTimeout => heartbeats.mark_fenced(id),
+    }
     Some((
         why,
-        ControllerResult::new(fence_broker_records(ctx.image, id), ()),
+        ControllerResult::new(fence_broker_records(ctx, id), ()),
     ))
 }
 

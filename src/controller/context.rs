@@ -15,6 +15,9 @@ pub struct ControllerSettings {
     pub bootstrap_metadata_version: i16,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
+    /// `min.insync.replicas` of this controller's configuration: the default of topics that
+    /// set none (when no cluster-wide default is configured dynamically).
+    pub min_insync_replicas: i32,
     pub session_timeout: Duration,
     /// `kraftd.broker.disconnect.fence.ms`: how long after a broker's heartbeat connection
     /// closes it is fenced unless it heartbeats again (`None`: only the session timeout fences).

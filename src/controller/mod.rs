@@ -9,6 +9,7 @@ pub mod cluster_control;
 pub mod config_control;
 pub mod context;
 pub mod envelope;
+pub mod feature_control;
 pub mod partition_change;
 pub mod periodic;
 pub mod placement;

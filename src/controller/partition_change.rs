@@ -4,7 +4,8 @@
 //! for one partition, or `None` when nothing would change. [`PartitionState::apply`] is the
 //! replay rule for such a change. The free functions ([`fence_broker`],
 //! [`controlled_shutdown_move`], [`elect_leaderless`], [`preferred_election`],
-//! [`unclean_election`]) are the common controller operations expressed with the builder.
+//! [`unclean_election`], [`unclean_shutdown`]) are the common controller operations expressed
+//! with the builder.
 //!
 //! Rules implemented:
 //! - A clean leader must be in the target ISR and acceptable (an unfenced broker that is not in
@@ -17,6 +18,21 @@
 //! - Leader epoch: a new leader always bumps it. Removing replicas from the replica set bumps it
 //!   (the leader field is set to the current leader). An ISR shrink bumps it only on metadata
 //!   versions before 3.6-IV0 ([`PartitionChangeBuilder::bump_leader_epoch_on_isr_shrink`]).
+//!
+//! Eligible leader replicas (KIP-966), when enabled
+//! ([`PartitionChangeBuilder::eligible_leader_replicas`], ADR 0013):
+//! - While the target ISR is smaller than the topic's `min.insync.replicas`, the members that
+//!   leave the ISR join the ELR (ELR = current ELR ∪ current ISR − target ISR): acks=all
+//!   writes stop below min ISR, so they hold every record up to the high watermark. Replicas
+//!   that restarted uncleanly ([`PartitionChangeBuilder::unclean_shutdown_replicas`]) never
+//!   enter it and leave it. Once the ISR reaches min ISR again the ELR is cleared.
+//! - The ISR may become empty (leader -1). With an empty ISR, an acceptable ELR member is a
+//!   clean leader: it becomes the ISR alone and leaves the ELR.
+//! - The last known leader: when the ISR first becomes empty, `last_known_elr` = [the leader
+//!   it had]; it is cleared once the partition has a leader again. With ISR and ELR both empty,
+//!   that last known leader is elected if acceptable — marked RECOVERING like an unclean
+//!   election, since it may have restarted without its last records.
+//! - An unclean election clears the ELR.
 
 /// Whether the leader's log is known to be complete. Wire values: 0 = RECOVERED,
 /// 1 = RECOVERING.
@@ -63,6 +79,10 @@ pub struct PartitionState {
     pub leader_epoch: i32,
     pub partition_epoch: i32,
     pub leader_recovery_state: LeaderRecoveryState,
+    /// Eligible leader replicas (KIP-966).
+    pub elr: Vec<i32>,
+    /// The last known leader when the ISR became empty (KIP-966).
+    pub last_known_elr: Vec<i32>,
 }
 
 /// How the leader field of a partition changes.
@@ -82,15 +102,26 @@ pub struct PartitionChange {
     pub leader: LeaderChange,
     pub replicas: Option<Vec<i32>>,
     pub leader_recovery_state: Option<LeaderRecoveryState>,
+    pub elr: Option<Vec<i32>>,
+    pub last_known_elr: Option<Vec<i32>>,
 }
 
 impl PartitionChange {
+    /// A change of nothing: every field "unchanged".
+    pub fn none() -> PartitionChange {
+        PartitionChange {
+            isr: None,
+            leader: LeaderChange::NoChange,
+            replicas: None,
+            leader_recovery_state: None,
+            elr: None,
+            last_known_elr: None,
+        }
+    }
+
     /// True when the record would change nothing.
     pub fn is_no_op(&self) -> bool {
-        self.isr.is_none()
-            && self.leader == LeaderChange::NoChange
-            && self.replicas.is_none()
-            && self.leader_recovery_state.is_none()
+        *self == PartitionChange::none()
     }
 }
 
@@ -111,6 +142,12 @@ impl PartitionState {
         }
         if let Some(state) = change.leader_recovery_state {
             next.leader_recovery_state = state;
+        }
+        if let Some(elr) = &change.elr {
+            next.elr = elr.clone();
+        }
+        if let Some(last) = &change.last_known_elr {
+            next.last_known_elr = last.clone();
         }
         next.partition_epoch += 1;
         next
@@ -141,6 +178,9 @@ pub struct PartitionChangeBuilder<'a> {
     target_leader_recovery_state: Option<LeaderRecoveryState>,
     election: Election,
     bump_leader_epoch_on_isr_shrink: bool,
+    /// `Some(min.insync.replicas)` when eligible leader replicas are enabled.
+    elr_min_isr: Option<usize>,
+    unclean_shutdown_replicas: Vec<i32>,
 }
 
 impl<'a> PartitionChangeBuilder<'a> {
@@ -157,7 +197,23 @@ impl<'a> PartitionChangeBuilder<'a> {
             target_leader_recovery_state: None,
             election: Election::Online,
             bump_leader_epoch_on_isr_shrink: false,
+            elr_min_isr: None,
+            unclean_shutdown_replicas: Vec::new(),
         }
+    }
+
+    /// Enables eligible leader replicas for a topic whose `min.insync.replicas` is `min_isr`
+    /// (`None` keeps them off: the ELR fields are cleared if set).
+    pub fn eligible_leader_replicas(mut self, min_isr: Option<usize>) -> Self {
+        self.elr_min_isr = min_isr;
+        self
+    }
+
+    /// Replicas whose broker restarted without a clean shutdown: they may miss records below
+    /// the high watermark, so they leave (and never enter) the ELR.
+    pub fn unclean_shutdown_replicas(mut self, brokers: &[i32]) -> Self {
+        self.unclean_shutdown_replicas = brokers.to_vec();
+        self
     }
 
     /// The ISR the partition should have.
@@ -193,24 +249,27 @@ impl<'a> PartitionChangeBuilder<'a> {
     /// The change to write, or `None` when the partition would not change.
     pub fn build(self) -> Option<PartitionChange> {
         let state = self.state;
-        let target_isr = self.target_isr.clone().unwrap_or_else(|| state.isr.clone());
+        let mut target_isr = self.target_isr.clone().unwrap_or_else(|| state.isr.clone());
         let target_replicas = self
             .target_replicas
             .clone()
             .unwrap_or_else(|| state.replicas.clone());
+        let elr_enabled = self.elr_min_isr.is_some();
+        let mut target_elr = self.target_elr(&target_isr);
 
-        let mut change = PartitionChange {
-            isr: None,
-            leader: LeaderChange::NoChange,
-            replicas: None,
-            leader_recovery_state: None,
-        };
+        let mut change = PartitionChange::none();
 
-        let (leader, unclean) = self.elect(&target_isr, &target_replicas);
-        if leader != state.leader {
-            change.leader = LeaderChange::To(leader);
-            if unclean {
-                change.isr = Some(vec![leader]);
+        let election = self.elect(&target_isr, &target_elr, &target_replicas);
+        let mut clean = true;
+        if election.leader != state.leader {
+            change.leader = LeaderChange::To(election.leader);
+            if target_elr.contains(&election.leader) {
+                // A clean leader from the ELR: it alone is the ISR.
+                target_isr = vec![election.leader];
+                target_elr.retain(|&b| b != election.leader);
+            } else if election.unclean {
+                clean = false;
+                change.isr = Some(vec![election.leader]);
                 if state.leader_recovery_state != LeaderRecoveryState::Recovering {
                     change.leader_recovery_state = Some(LeaderRecoveryState::Recovering);
                 }
@@ -224,8 +283,19 @@ impl<'a> PartitionChangeBuilder<'a> {
             change.leader = LeaderChange::To(state.leader);
         }
 
-        // Never write an empty ISR; an unclean election has already set it.
-        if change.isr.is_none() && !target_isr.is_empty() && target_isr != state.isr {
+        // An unclean election (or ELR turned off) clears the ELR.
+        if !clean || !elr_enabled {
+            target_elr.clear();
+        }
+        if target_elr != state.elr {
+            change.elr = Some(target_elr);
+        }
+
+        // Without ELR the ISR is never written empty; an unclean election has already set it.
+        if change.isr.is_none()
+            && (!target_isr.is_empty() || elr_enabled)
+            && target_isr != state.isr
+        {
             change.isr = Some(target_isr);
         }
 
@@ -238,6 +308,8 @@ impl<'a> PartitionChangeBuilder<'a> {
         {
             change.leader = LeaderChange::To(state.leader);
         }
+
+        change.last_known_elr = self.last_known_leader(&change, elr_enabled);
 
         if !target_replicas.is_empty() && target_replicas != state.replicas {
             change.replicas = Some(target_replicas);
@@ -253,40 +325,118 @@ impl<'a> PartitionChangeBuilder<'a> {
         (!change.is_no_op()).then_some(change)
     }
 
-    /// The elected leader (possibly [`NO_LEADER`]) and whether the election was unclean.
-    fn elect(&self, target_isr: &[i32], target_replicas: &[i32]) -> (i32, bool) {
-        let acceptable = self.is_acceptable_leader;
-        let valid = |broker: i32| broker >= 0 && target_isr.contains(&broker) && acceptable(broker);
-        let current = self.state.leader;
-        match self.election {
-            Election::Preferred => {
-                if let Some(&preferred) = target_replicas.first()
-                    && valid(preferred)
-                {
-                    return (preferred, false);
-                }
-                if valid(current) {
-                    return (current, false);
-                }
-                let next = target_replicas.iter().skip(1).copied().find(|&r| valid(r));
-                (next.unwrap_or(NO_LEADER), false)
-            }
-            Election::Online | Election::Unclean => {
-                if valid(current) {
-                    return (current, false);
-                }
-                if let Some(leader) = target_replicas.iter().copied().find(|&r| valid(r)) {
-                    return (leader, false);
-                }
-                if self.election == Election::Unclean
-                    && let Some(leader) = target_replicas.iter().copied().find(|&r| acceptable(r))
-                {
-                    return (leader, true);
-                }
-                (NO_LEADER, false)
+    /// The ELR before the election: empty when ELR is off or the target ISR is at min ISR;
+    /// below it, the current ELR and ISR members that are not in the target ISR, without
+    /// replicas that restarted uncleanly.
+    fn target_elr(&self, target_isr: &[i32]) -> Vec<i32> {
+        let state = self.state;
+        let Some(min_isr) = self.elr_min_isr else {
+            // Off: no replica is eligible through the ELR (a stale one is cleared).
+            return Vec::new();
+        };
+        if target_isr.len() >= min_isr {
+            return Vec::new();
+        }
+        let mut elr = Vec::new();
+        for &b in state.elr.iter().chain(&state.isr) {
+            if !target_isr.contains(&b)
+                && !self.unclean_shutdown_replicas.contains(&b)
+                && !elr.contains(&b)
+            {
+                elr.push(b);
             }
         }
+        elr
     }
+
+    /// The `last_known_elr` field to write: [the leader] when the ISR first becomes empty,
+    /// emptied when the partition has (or keeps) a leader, unchanged otherwise.
+    fn last_known_leader(&self, change: &PartitionChange, elr_enabled: bool) -> Option<Vec<i32>> {
+        let state = self.state;
+        if !elr_enabled {
+            return (!state.last_known_elr.is_empty()).then(Vec::new);
+        }
+        let isr_emptied = change.isr.as_ref().is_some_and(|isr| isr.is_empty());
+        if isr_emptied && state.last_known_elr != [state.leader] && state.leader != NO_LEADER {
+            return Some(vec![state.leader]);
+        }
+        let will_lead = match change.leader {
+            LeaderChange::To(l) => l != NO_LEADER,
+            LeaderChange::NoChange => state.leader != NO_LEADER,
+        };
+        (will_lead && !isr_emptied && !state.last_known_elr.is_empty()).then(Vec::new)
+    }
+
+    /// The elected leader (possibly [`NO_LEADER`]) and whether the election was unclean.
+    fn elect(&self, target_isr: &[i32], target_elr: &[i32], target_replicas: &[i32]) -> Elected {
+        let acceptable = self.is_acceptable_leader;
+        // A clean leader is in the target ISR, or in the ELR when the ISR is empty.
+        let valid = |broker: i32| {
+            broker >= 0
+                && (target_isr.contains(&broker)
+                    || (target_isr.is_empty() && target_elr.contains(&broker)))
+                && acceptable(broker)
+        };
+        let clean = |leader: i32| Elected {
+            leader,
+            unclean: false,
+        };
+        let current = self.state.leader;
+        let first_valid = |skip: usize| {
+            target_replicas
+                .iter()
+                .skip(skip)
+                .copied()
+                .find(|&r| valid(r))
+        };
+        let found = match self.election {
+            Election::Preferred => target_replicas
+                .first()
+                .copied()
+                .filter(|&p| valid(p))
+                .or_else(|| valid(current).then_some(current))
+                .or_else(|| first_valid(1)),
+            Election::Online | Election::Unclean => {
+                valid(current).then_some(current).or_else(|| first_valid(0))
+            }
+        };
+        if let Some(leader) = found {
+            return clean(leader);
+        }
+        if let Some(last) = self.electable_last_known_leader(target_isr, target_elr) {
+            return Elected {
+                leader: last,
+                unclean: true,
+            };
+        }
+        if self.election == Election::Unclean
+            && let Some(leader) = target_replicas.iter().copied().find(|&r| acceptable(r))
+        {
+            return Elected {
+                leader,
+                unclean: true,
+            };
+        }
+        clean(NO_LEADER)
+    }
+
+    /// With ELR, ISR and ELR both empty: the last known leader, if it may lead.
+    fn electable_last_known_leader(&self, target_isr: &[i32], target_elr: &[i32]) -> Option<i32> {
+        if self.elr_min_isr.is_none() || !target_isr.is_empty() || !target_elr.is_empty() {
+            return None;
+        }
+        match self.state.last_known_elr.as_slice() {
+            [last] if (self.is_acceptable_leader)(*last) => Some(*last),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of an election.
+struct Elected {
+    leader: i32,
+    /// Not from the ISR or ELR: RECOVERING, may have lost committed records.
+    unclean: bool,
 }
 
 fn contains_all(set: &[i32], members: &[i32]) -> bool {
@@ -299,13 +449,16 @@ fn without(list: &[i32], broker: i32) -> Vec<i32> {
 
 /// A fenced (or unregistering) broker leaves the ISR and, if it led, leadership moves to the
 /// next acceptable ISR member in replica order. If it was the last ISR member it stays in the
-/// ISR and the leader becomes -1.
+/// ISR and the leader becomes -1 — unless eligible leader replicas are on (`elr_min_isr`, the
+/// topic's `min.insync.replicas`): then it joins the ELR, the ISR may become empty and an
+/// acceptable ELR member may lead.
 pub fn fence_broker(
     state: &PartitionState,
     broker: i32,
     is_acceptable_leader: &dyn Fn(i32) -> bool,
+    elr_min_isr: Option<usize>,
 ) -> Option<PartitionChange> {
-    remove_from_isr(state, broker, is_acceptable_leader)
+    remove_from_isr(state, broker, is_acceptable_leader, elr_min_isr)
 }
 
 /// A broker entering controlled shutdown leaves the ISR and gives up leadership, exactly as
@@ -314,39 +467,47 @@ pub fn controlled_shutdown_move(
     state: &PartitionState,
     broker: i32,
     is_acceptable_leader: &dyn Fn(i32) -> bool,
+    elr_min_isr: Option<usize>,
 ) -> Option<PartitionChange> {
-    remove_from_isr(state, broker, is_acceptable_leader)
+    remove_from_isr(state, broker, is_acceptable_leader, elr_min_isr)
 }
 
 fn remove_from_isr(
     state: &PartitionState,
     broker: i32,
     is_acceptable_leader: &dyn Fn(i32) -> bool,
+    elr_min_isr: Option<usize>,
 ) -> Option<PartitionChange> {
     let acceptable = |b: i32| b != broker && is_acceptable_leader(b);
     PartitionChangeBuilder::new(state, &acceptable)
         .target_isr(without(&state.isr, broker))
+        .eligible_leader_replicas(elr_min_isr)
         .build()
 }
 
-/// Online election for a leaderless partition (after a broker is unfenced); `None` when the
-/// partition has a leader or no ISR member is acceptable.
+/// Online election for a leaderless partition (after a broker is unfenced): from the ISR, or
+/// from the ELR when the ISR is empty; `None` when the partition has a leader or nobody is
+/// electable.
 pub fn elect_leaderless(
     state: &PartitionState,
     is_acceptable_leader: &dyn Fn(i32) -> bool,
+    elr_min_isr: Option<usize>,
 ) -> Option<PartitionChange> {
     if state.leader != NO_LEADER {
         return None;
     }
-    PartitionChangeBuilder::new(state, is_acceptable_leader).build()
+    PartitionChangeBuilder::new(state, is_acceptable_leader)
+        .eligible_leader_replicas(elr_min_isr)
+        .build()
 }
 
 /// Same as [`elect_leaderless`]: unfencing a broker makes leaderless partitions electable.
 pub fn unfence_broker(
     state: &PartitionState,
     is_acceptable_leader: &dyn Fn(i32) -> bool,
+    elr_min_isr: Option<usize>,
 ) -> Option<PartitionChange> {
-    elect_leaderless(state, is_acceptable_leader)
+    elect_leaderless(state, is_acceptable_leader, elr_min_isr)
 }
 
 /// Moves leadership to the preferred (first) replica if it is acceptable and in the ISR;
@@ -354,19 +515,43 @@ pub fn unfence_broker(
 pub fn preferred_election(
     state: &PartitionState,
     is_acceptable_leader: &dyn Fn(i32) -> bool,
+    elr_min_isr: Option<usize>,
 ) -> Option<PartitionChange> {
     PartitionChangeBuilder::new(state, is_acceptable_leader)
         .election(Election::Preferred)
+        .eligible_leader_replicas(elr_min_isr)
         .build()
 }
 
-/// Unclean election for a leaderless partition whose ISR has no acceptable member.
+/// Unclean election for a leaderless partition whose ISR (and ELR) has no acceptable member.
 pub fn unclean_election(
     state: &PartitionState,
     is_acceptable_leader: &dyn Fn(i32) -> bool,
+    elr_min_isr: Option<usize>,
 ) -> Option<PartitionChange> {
     PartitionChangeBuilder::new(state, is_acceptable_leader)
         .election(Election::Unclean)
+        .eligible_leader_replicas(elr_min_isr)
+        .build()
+}
+
+/// A broker that restarted without a clean shutdown (a new incarnation whose registration
+/// does not carry its previous broker epoch) may miss records below the high watermark: it
+/// leaves the ISR and the ELR of the partition. `None` when it is in neither.
+pub fn unclean_shutdown(
+    state: &PartitionState,
+    broker: i32,
+    is_acceptable_leader: &dyn Fn(i32) -> bool,
+    elr_min_isr: Option<usize>,
+) -> Option<PartitionChange> {
+    if !state.isr.contains(&broker) && !state.elr.contains(&broker) {
+        return None;
+    }
+    let acceptable = |b: i32| b != broker && is_acceptable_leader(b);
+    PartitionChangeBuilder::new(state, &acceptable)
+        .target_isr(without(&state.isr, broker))
+        .unclean_shutdown_replicas(&[broker])
+        .eligible_leader_replicas(elr_min_isr)
         .build()
 }
 

@@ -18,7 +18,8 @@ use crate::controller::periodic::Periodic;
 use crate::controller::replication_control::ElectionCause;
 use crate::controller::request::{ControllerRequest, ControllerResponse};
 use crate::controller::{
-    activation, cluster_control, config_control, producer_id_control, replication_control,
+    activation, cluster_control, config_control, feature_control, producer_id_control,
+    replication_control,
 };
 use crate::metadata::delta::MetadataDelta;
 use crate::metadata::image::MetadataImage;
@@ -530,8 +531,14 @@ impl QuorumController {
             && let Some(active) = &mut self.active
             && active.rebalance.as_mut().is_some_and(|p| p.due(now))
         {
+            let ctx = Context {
+                image: &active.pending,
+                next_offset: active.next_offset,
+                settings: &self.settings,
+                now_ms: now,
+            };
             let records = replication_control::rebalance_preferred_leaders(
-                &active.pending,
+                &ctx,
                 rebalance.imbalance_percentage,
             );
             if !records.is_empty() {
@@ -631,6 +638,9 @@ fn dispatch(
         Q::AlterConfigs(r) => config_control::alter_configs(ctx, &r).map(A::AlterConfigs),
         Q::AllocateProducerIds(r) => {
             producer_id_control::allocate(ctx, &r).map(A::AllocateProducerIds)
+        }
+        Q::UpdateFeatures(r, version) => {
+            feature_control::update_features(ctx, &r, version).map(A::UpdateFeatures)
         }
         Q::HeartbeatConnectionClosed {
             broker_id,

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
     CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
     DeleteTopicsResponse, ElectLeadersRequest, ElectLeadersResponse,
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, UnregisterBrokerRequest,
-    UnregisterBrokerResponse,
+    UnregisterBrokerResponse, UpdateFeaturesRequest, UpdateFeaturesResponse,
 };
 
 #[derive(Debug, Clone)]
@@ -26,6 +26,7 @@ pub enum ControllerRequest {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     AlterConfigs(AlterConfigsRequest),
     AllocateProducerIds(AllocateProducerIdsRequest),
+    UpdateFeatures(UpdateFeaturesRequest, i16),
     /// Not a Kafka API: the controller listener saw the connection that carried the
     /// heartbeats of this broker registration close.
     HeartbeatConnectionClosed {
@@ -50,6 +51,7 @@ pub enum ControllerResponse {
     IncrementalAlterConfigs(IncrementalAlterConfigsResponse),
     AlterConfigs(AlterConfigsResponse),
     AllocateProducerIds(AllocateProducerIdsResponse),
+    UpdateFeatures(UpdateFeaturesResponse),
 }
 
 impl ControllerRequest {
@@ -158,6 +160,18 @@ impl ControllerRequest {
             ),
             ControllerRequest::AllocateProducerIds(_) => ControllerResponse::AllocateProducerIds(
                 AllocateProducerIdsResponse::default().with_error_code(code),
+            ),
+            ControllerRequest::UpdateFeatures(r, _) => ControllerResponse::UpdateFeatures(
+                UpdateFeaturesResponse::default().with_error_code(code).with_results(
+                    r.feature_updates
+                        .iter()
+                        .map(|u| {
+                            update_features_response::UpdatableFeatureResult::default()
+                                .with_feature(u.feature.clone())
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                ),
             ),
             ControllerRequest::HeartbeatConnectionClosed { .. } => ControllerResponse::None,
         }

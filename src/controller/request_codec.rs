@@ -29,6 +29,7 @@ impl ControllerRequest {
             ApiKey::ControllerRegistration => {
                 Q::ControllerRegistration(request::decode_body(head)?)
             }
+            ApiKey::UpdateFeatures => Q::UpdateFeatures(request::decode_body(head)?, v),
             other => return Err(RequestError::UnsupportedApi { api: other }),
         })
     }
@@ -82,6 +83,13 @@ impl ControllerResponse {
                 head,
                 m,
                 first_error(m.responses.iter().map(|t| t.error_code)),
+            ),
+            A::UpdateFeatures(m) => respond(
+                head,
+                m,
+                first_error(
+                    std::iter::once(m.error_code).chain(m.results.iter().map(|r| r.error_code)),
+                ),
             ),
             A::AlterConfigs(m) => respond(
                 head,

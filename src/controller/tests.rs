@@ -30,6 +30,7 @@ fn settings() -> ControllerSettings {
         bootstrap_metadata_version: 21,
         num_partitions: 1,
         default_replication_factor: 1,
+        min_insync_replicas: 1,
         session_timeout: Duration::from_millis(9000),
         disconnect_fence_grace: Some(Duration::from_millis(500)),
         max_idle_interval: Some(Duration::from_millis(500)),
@@ -60,6 +61,8 @@ fn bootstrapped() -> MetadataImage {
 }
 
 mod elections;
+mod elr;
+mod features;
 
 struct Harness {
     image: MetadataImage,
@@ -95,6 +98,16 @@ impl Harness {
         self.image = apply(&self.image, &result.records);
         self.last_records = result.records;
         result.response
+    }
+
+    /// `f` of the context a request would see now.
+    fn with_ctx<R>(&self, f: impl FnOnce(&Context<'_>) -> R) -> R {
+        f(&Context {
+            image: &self.image,
+            next_offset: self.image.provenance.end_offset(),
+            settings: &self.settings,
+            now_ms: self.now_ms,
+        })
     }
 
     /// Runs the active controller's timer check once: the broker it fenced, and why.
@@ -174,6 +187,12 @@ fn registration(id: i32, incarnation: u128) -> BrokerRegistrationRequest {
                 .with_name(StrBytes::from_static_str("metadata.version"))
                 .with_min_supported_version(21)
                 .with_max_supported_version(21),
+            Feature::default()
+                .with_name(StrBytes::from_static_str(
+                    "eligible.leader.replicas.version",
+                ))
+                .with_min_supported_version(0)
+                .with_max_supported_version(1),
         ])
 }
 
@@ -428,6 +447,28 @@ fn a_closed_heartbeat_connection_fences_after_the_grace_unless_the_broker_heartb
         }
         assert_eq!(fenced, want, "{name}");
     }
+}
+
+#[test]
+fn a_broker_fenced_after_its_connection_closed_may_register_a_new_incarnation_at_once() {
+    let mut h = Harness::new();
+    let (e4, _) = two_unfenced_brokers(&mut h);
+    h.now_ms = 100;
+    h.connection_closed(4, e4);
+    h.now_ms = 600;
+    assert_eq!(h.fence_lost(), Some(LostBroker::Disconnected));
+    // Its process is gone: the restarted one registers without waiting for the session
+    // timeout.
+    h.now_ms = 700;
+    assert_eq!(h.register(4, 44).0, 0);
+    // A broker that asked to be fenced keeps its session: another incarnation is refused.
+    let e5 = h.image.cluster.brokers[&5].epoch;
+    let end = h.image.provenance.end_offset();
+    h.heartbeat(5, e5, end, true, false);
+    assert_eq!(
+        h.register(5, 55).0,
+        ResponseError::DuplicateBrokerRegistration.code()
+    );
 }
 
 #[test]

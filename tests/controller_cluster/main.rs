@@ -19,6 +19,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, MetadataRes
 use kafka_protocol::protocol::StrBytes;
 use kraftd::network::client::KafkaConnection;
 
+mod features;
 mod fencing;
 mod rebalance;
 

@@ -19,12 +19,9 @@ use crate::broker::control_plane::controller_channel::ControllerChannel;
 use crate::broker::control_plane::metadata_cache::MetadataCache;
 use crate::config::ServerConfig;
 use crate::config::endpoint::{Listener as ConfigListener, SecurityProtocol};
-use crate::metadata::features_image::METADATA_VERSION;
+use crate::metadata::features_image::SUPPORTED_FEATURES;
 use crate::observability::readiness::Readiness;
 use crate::shutdown::ShutdownSignal;
-
-/// The `metadata.version` levels this build supports (3.9-IV0).
-pub const SUPPORTED_METADATA_VERSIONS: (i16, i16) = (21, 21);
 
 /// Where the broker is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,12 +114,17 @@ impl BrokerLifecycle {
             .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
             .with_incarnation_id(uuid::Uuid::new_v4())
             .with_listeners(listeners)
-            .with_features(vec![
-                Feature::default()
-                    .with_name(StrBytes::from_static_str(METADATA_VERSION))
-                    .with_min_supported_version(SUPPORTED_METADATA_VERSIONS.0)
-                    .with_max_supported_version(SUPPORTED_METADATA_VERSIONS.1),
-            ])
+            .with_features(
+                SUPPORTED_FEATURES
+                    .into_iter()
+                    .map(|(name, (min, max))| {
+                        Feature::default()
+                            .with_name(StrBytes::from_static_str(name))
+                            .with_min_supported_version(min)
+                            .with_max_supported_version(max)
+                    })
+                    .collect(),
+            )
             .with_rack(config.rack.clone().map(StrBytes::from_string))
             .with_log_dirs(directory_ids);
         let (state_tx, state) = watch::channel(BrokerState::Starting);
@@ -355,12 +357,17 @@ pub async fn register_controller(
         .with_controller_id(config.node_id.0)
         .with_incarnation_id(incarnation)
         .with_listeners(listeners)
-        .with_features(vec![
-            controller_registration_request::Feature::default()
-                .with_name(StrBytes::from_static_str(METADATA_VERSION))
-                .with_min_supported_version(SUPPORTED_METADATA_VERSIONS.0)
-                .with_max_supported_version(SUPPORTED_METADATA_VERSIONS.1),
-        ]);
+        .with_features(
+            SUPPORTED_FEATURES
+                .into_iter()
+                .map(|(name, (min, max))| {
+                    controller_registration_request::Feature::default()
+                        .with_name(StrBytes::from_static_str(name))
+                        .with_min_supported_version(min)
+                        .with_max_supported_version(max)
+                })
+                .collect(),
+        );
     let mut state = cache.subscribe();
     loop {
         let registered = state

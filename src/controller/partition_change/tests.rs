@@ -1,5 +1,7 @@
 use super::*;
 
+mod elr;
+
 fn state(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionState {
     PartitionState {
         replicas: replicas.to_vec(),
@@ -8,6 +10,8 @@ fn state(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionState {
         leader_epoch: 10,
         partition_epoch: 20,
         leader_recovery_state: LeaderRecoveryState::Recovered,
+        elr: Vec::new(),
+        last_known_elr: Vec::new(),
     }
 }
 
@@ -19,8 +23,7 @@ fn change(isr: Option<&[i32]>, leader: LeaderChange) -> PartitionChange {
     PartitionChange {
         isr: isr.map(<[i32]>::to_vec),
         leader,
-        replicas: None,
-        leader_recovery_state: None,
+        ..PartitionChange::none()
     }
 }
 
@@ -86,10 +89,10 @@ fn fencing_rules() {
     ];
     for case in cases {
         let alive = |b: i32| case.alive.contains(&b);
-        let got = fence_broker(&case.state, case.broker, &alive);
+        let got = fence_broker(&case.state, case.broker, &alive, None);
         assert_eq!(got, case.want, "{}", case.name);
         // The broker itself is never acceptable, even if the caller still thinks it is.
-        let got = controlled_shutdown_move(&case.state, case.broker, &all);
+        let got = controlled_shutdown_move(&case.state, case.broker, &all, None);
         if let Some(LeaderChange::To(l)) = got.as_ref().map(|c| c.leader) {
             assert_ne!(l, case.broker, "{}", case.name);
         }
@@ -99,7 +102,7 @@ fn fencing_rules() {
 #[test]
 fn controlled_shutdown_moves_leadership_off_the_broker() {
     let s = state(&[1, 2, 3], &[1, 2, 3], 1);
-    let got = controlled_shutdown_move(&s, 1, &all).unwrap();
+    let got = controlled_shutdown_move(&s, 1, &all, None).unwrap();
     assert_eq!(got, change(Some(&[2, 3]), LeaderChange::To(2)));
 }
 
@@ -115,8 +118,8 @@ fn election_rules() {
     let recovering = |isr: &[i32], leader: i32| PartitionChange {
         isr: Some(isr.to_vec()),
         leader: LeaderChange::To(leader),
-        replicas: None,
         leader_recovery_state: Some(LeaderRecoveryState::Recovering),
+        ..PartitionChange::none()
     };
     let cases = [
         Case {
@@ -210,23 +213,23 @@ fn election_rules() {
 fn helper_elections() {
     let leaderless = state(&[1, 2, 3], &[2, 3], NO_LEADER);
     assert_eq!(
-        elect_leaderless(&leaderless, &all),
+        elect_leaderless(&leaderless, &all, None),
         Some(change(None, LeaderChange::To(2)))
     );
     assert_eq!(
-        unfence_broker(&leaderless, &|b| b == 3),
+        unfence_broker(&leaderless, &|b| b == 3, None),
         Some(change(None, LeaderChange::To(3)))
     );
     // A partition with a leader is left alone, even if its leader is no longer acceptable.
     assert_eq!(
-        elect_leaderless(&state(&[1, 2], &[1, 2], 1), &|b| b == 2),
+        elect_leaderless(&state(&[1, 2], &[1, 2], 1), &|b| b == 2, None),
         None
     );
     assert_eq!(
-        preferred_election(&state(&[1, 2], &[1, 2], 2), &all),
+        preferred_election(&state(&[1, 2], &[1, 2], 2), &all, None),
         Some(change(None, LeaderChange::To(1)))
     );
-    let got = unclean_election(&state(&[1, 2], &[1], NO_LEADER), &|b| b == 2).unwrap();
+    let got = unclean_election(&state(&[1, 2], &[1], NO_LEADER), &|b| b == 2, None).unwrap();
     assert_eq!(
         got.leader_recovery_state,
         Some(LeaderRecoveryState::Recovering)
@@ -347,7 +350,7 @@ fn leader_recovery_state_transitions() {
     );
     // A second unclean election while RECOVERING does not re-write the state.
     s.leader = NO_LEADER;
-    let got = unclean_election(&s, &|b| b == 1).unwrap();
+    let got = unclean_election(&s, &|b| b == 1, None).unwrap();
     assert_eq!(got.leader, LeaderChange::To(1));
     assert_eq!(got.isr, Some(vec![1]));
     assert_eq!(got.leader_recovery_state, None);
@@ -383,6 +386,7 @@ fn apply_epoch_arithmetic() {
         leader: LeaderChange::To(3),
         replicas: Some(vec![3, 2, 1]),
         leader_recovery_state: Some(LeaderRecoveryState::Recovering),
+        ..PartitionChange::none()
     };
     let next = s.apply(&unclean);
     assert_eq!(next.replicas, vec![3, 2, 1]);
@@ -393,17 +397,17 @@ fn apply_epoch_arithmetic() {
 #[test]
 fn fence_then_apply_then_unfence_round_trip() {
     let s = state(&[1, 2], &[1, 2], 1);
-    let s1 = s.apply(&fence_broker(&s, 1, &|b| b == 2).unwrap());
+    let s1 = s.apply(&fence_broker(&s, 1, &|b| b == 2, None).unwrap());
     assert_eq!(
         (s1.leader, s1.isr.clone(), s1.leader_epoch),
         (2, vec![2], 11)
     );
-    let s2 = s1.apply(&fence_broker(&s1, 2, &|_| false).unwrap());
+    let s2 = s1.apply(&fence_broker(&s1, 2, &|_| false, None).unwrap());
     assert_eq!(
         (s2.leader, s2.isr.clone(), s2.leader_epoch),
         (NO_LEADER, vec![2], 12)
     );
-    let s3 = s2.apply(&unfence_broker(&s2, &|b| b == 2).unwrap());
+    let s3 = s2.apply(&unfence_broker(&s2, &|b| b == 2, None).unwrap());
     assert_eq!(
         (s3.leader, s3.isr, s3.leader_epoch, s3.partition_epoch),
         (2, vec![2], 13, 23)

@@ -10,11 +10,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{change_record, is_active, name_str, sbytes, state_of};
+use super::{change_record, elr_min_isr, is_active, name_str, sbytes, state_of};
 use crate::controller::context::{Context, ControllerResult};
 use crate::controller::partition_change::{
-    self, Election, LeaderChange, LeaderRecoveryState, PartitionChange, PartitionChangeBuilder,
-    PartitionState,
+    self, LeaderChange, LeaderRecoveryState, PartitionChange, PartitionState,
 };
 use crate::metadata::configs_image::ConfigResource;
 use crate::metadata::image::MetadataImage;
@@ -53,10 +52,31 @@ fn change_partitions(
 
 /// A broker leaves every ISR and loses its leaderships (fenced, shutting down or unregistering).
 /// A partition left without a leader gets an unclean leader where its topic allows one.
-pub fn remove_broker_from_partitions(
-    image: &MetadataImage,
+pub fn remove_broker_from_partitions(ctx: &Context<'_>, broker: i32) -> Vec<ApiMessageAndVersion> {
+    change_partitions_of(ctx, broker, partition_change::fence_broker)
+}
+
+/// A broker restarted without a clean shutdown: it leaves every ISR and ELR (it may miss
+/// records below the high watermark); leaderless partitions get an unclean leader where their
+/// topic allows one.
+pub fn remove_uncleanly_restarted_broker(
+    ctx: &Context<'_>,
     broker: i32,
 ) -> Vec<ApiMessageAndVersion> {
+    change_partitions_of(ctx, broker, partition_change::unclean_shutdown)
+}
+
+type BrokerChange =
+    fn(&PartitionState, i32, &dyn Fn(i32) -> bool, Option<usize>) -> Option<PartitionChange>;
+
+/// `change` of every partition `broker` is a replica of, each followed by an unclean election
+/// where the partition is left without a leader and its topic allows one.
+fn change_partitions_of(
+    ctx: &Context<'_>,
+    broker: i32,
+    change: BrokerChange,
+) -> Vec<ApiMessageAndVersion> {
+    let image = ctx.image;
     let acceptable = |b: i32| b != broker && is_active(image, b);
     let mut out = Vec::new();
     for (topic, p, reg) in image.topics.partitions() {
@@ -64,14 +84,15 @@ pub fn remove_broker_from_partitions(
         if !state.replicas.contains(&broker) {
             continue;
         }
-        let Some(change) = partition_change::fence_broker(&state, broker, &acceptable) else {
+        let elr = elr_min_isr(ctx, &topic.name);
+        let Some(change) = change(&state, broker, &acceptable, elr) else {
             continue;
         };
         out.push(change_record(topic.id, p, &change));
         let next = state.apply(&change);
         if next.leader == partition_change::NO_LEADER
             && unclean_allowed(image, &topic.name)
-            && let Some(unclean) = partition_change::unclean_election(&next, &acceptable)
+            && let Some(unclean) = partition_change::unclean_election(&next, &acceptable, elr)
         {
             out.push(change_record(topic.id, p, &unclean));
         }
@@ -79,31 +100,25 @@ pub fn remove_broker_from_partitions(
     out
 }
 
-/// Elects leaders for leaderless partitions once `broker` becomes active; unclean elections
-/// only where the topic allows them. Returns the records and the number of unclean elections.
+/// Elects leaders for leaderless partitions once `newly_active` becomes active (from the ISR,
+/// or from the ELR when the ISR is empty); unclean elections only where the topic allows them.
 pub fn elect_for_leaderless(
-    image: &MetadataImage,
+    ctx: &Context<'_>,
     newly_active: Option<i32>,
-) -> (Vec<ApiMessageAndVersion>, u64) {
+) -> Vec<ApiMessageAndVersion> {
+    let image = ctx.image;
     let acceptable = |b: i32| Some(b) == newly_active || is_active(image, b);
-    let mut unclean = 0;
-    let records = change_partitions(image, |topic, s| {
+    change_partitions(image, |topic, s| {
         if s.leader != partition_change::NO_LEADER {
             return None;
         }
-        partition_change::elect_leaderless(s, &acceptable).or_else(|| {
-            if unclean_allowed(image, topic) {
-                let c = partition_change::unclean_election(s, &acceptable);
-                if c.is_some() {
-                    unclean += 1;
-                }
-                c
-            } else {
-                None
-            }
+        let elr = elr_min_isr(ctx, topic);
+        partition_change::elect_leaderless(s, &acceptable, elr).or_else(|| {
+            unclean_allowed(image, topic)
+                .then(|| partition_change::unclean_election(s, &acceptable, elr))
+                .flatten()
         })
-    });
-    (records, unclean)
+    })
 }
 
 /// ElectLeaders: 0 = preferred, 1 = unclean.
@@ -139,7 +154,8 @@ pub fn elect_leaders(
                     .push(res.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };
-            match elect_partition(r.election_type, &state_of(reg), &acceptable) {
+            let elr = elr_min_isr(ctx, &topic.name);
+            match elect_partition(r.election_type, &state_of(reg), &acceptable, elr) {
                 Ok(change) => {
                     records.push(change_record(topic.id, p, &change));
                     partition_result.push(res);
@@ -168,21 +184,20 @@ fn elect_partition(
     election_type: i8,
     state: &PartitionState,
     acceptable: &dyn Fn(i32) -> bool,
+    elr: Option<usize>,
 ) -> Result<PartitionChange, (ResponseError, Option<StrBytes>)> {
     let change = match election_type {
         0 => {
             if state.replicas.first() == Some(&state.leader) {
                 return Err((ResponseError::ElectionNotNeeded, None));
             }
-            partition_change::preferred_election(state, acceptable)
+            partition_change::preferred_election(state, acceptable, elr)
         }
         1 => {
             if state.leader != partition_change::NO_LEADER {
                 return Err((ResponseError::ElectionNotNeeded, None));
             }
-            PartitionChangeBuilder::new(state, acceptable)
-                .election(Election::Unclean)
-                .build()
+            partition_change::unclean_election(state, acceptable, elr)
         }
         other => {
             return Err((
@@ -316,9 +331,10 @@ const MAX_REBALANCE_ELECTIONS: usize = 1000;
 /// `imbalance_percentage`, move those partitions back to it where it may lead (unfenced, not
 /// in controlled shutdown) and is in the ISR.
 pub fn rebalance_preferred_leaders(
-    image: &MetadataImage,
+    ctx: &Context<'_>,
     imbalance_percentage: u32,
 ) -> Vec<ApiMessageAndVersion> {
+    let image = ctx.image;
     // preferred broker → (partitions it is preferred for, those it does not lead)
     let mut per_broker: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
     for (_, _, p) in image.topics.partitions() {
@@ -347,7 +363,8 @@ pub fn rebalance_preferred_leaders(
         if reg.leader == preferred || !imbalanced(preferred) || !reg.isr.contains(&preferred) {
             continue;
         }
-        if let Some(change) = partition_change::preferred_election(&state_of(reg), &acceptable)
+        let elr = elr_min_isr(ctx, &topic.name);
+        if let Some(change) = partition_change::preferred_election(&state_of(reg), &acceptable, elr)
             && change.leader == LeaderChange::To(preferred)
         {
             out.push(change_record(topic.id, p, &change));

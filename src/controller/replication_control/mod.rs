@@ -20,6 +20,7 @@ use crate::controller::partition_change::{
     LeaderChange, LeaderRecoveryState, PartitionChange, PartitionState,
 };
 use crate::controller::placement::UsableBroker;
+use crate::metadata::configs_image::ConfigResource;
 use crate::metadata::image::MetadataImage;
 use crate::metadata::partition_registration::PartitionRegistration;
 use crate::metadata::records::{
@@ -28,7 +29,7 @@ use crate::metadata::records::{
 
 pub use elections::{
     ElectionCause, elect_for_leaderless, elect_leaders, leader_elections,
-    rebalance_preferred_leaders, remove_broker_from_partitions,
+    rebalance_preferred_leaders, remove_broker_from_partitions, remove_uncleanly_restarted_broker,
 };
 pub use partitions::{alter_partition, create_partitions};
 pub use topics::{create_topics, delete_topics};
@@ -43,6 +44,8 @@ pub fn state_of(p: &PartitionRegistration) -> PartitionState {
         partition_epoch: p.partition_epoch,
         leader_recovery_state: LeaderRecoveryState::from_wire(p.leader_recovery_state.to_wire())
             .unwrap_or(LeaderRecoveryState::Recovered),
+        elr: p.elr.clone(),
+        last_known_elr: p.last_known_elr.clone(),
     }
 }
 
@@ -62,9 +65,37 @@ pub fn change_record(
         },
         replicas: change.replicas.clone(),
         leader_recovery_state: change.leader_recovery_state.map_or(-1, |s| s.to_wire()),
+        eligible_leader_replicas: change.elr.clone(),
+        last_known_elr: change.last_known_elr.clone(),
         ..Default::default()
     }))
 }
+
+/// `Some(min.insync.replicas)` of `topic` when eligible leader replicas are enabled (the
+/// `eligible.leader.replicas.version` feature is finalized at 1 or above): the topic's
+/// config, else the cluster-wide broker default, else this controller's static one.
+pub fn elr_min_isr(ctx: &Context<'_>, topic: &str) -> Option<usize> {
+    let image = ctx.image;
+    if !image.features.eligible_leader_replicas_enabled() {
+        return None;
+    }
+    let configured = image
+        .configs
+        .value(&ConfigResource::topic(topic), MIN_INSYNC_REPLICAS)
+        .or_else(|| {
+            image
+                .configs
+                .value(&ConfigResource::broker(None), MIN_INSYNC_REPLICAS)
+        })
+        .and_then(|v| v.parse::<usize>().ok());
+    Some(
+        configured
+            .unwrap_or(ctx.settings.min_insync_replicas.max(1) as usize)
+            .max(1),
+    )
+}
+
+const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 
 /// Whether `broker` may lead or join an ISR: registered, unfenced, not shutting down.
 pub fn is_active(image: &MetadataImage, broker: i32) -> bool {

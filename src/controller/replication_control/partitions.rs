@@ -11,8 +11,8 @@ use kafka_protocol::messages::{
 };
 
 use super::{
-    change_record, name_str, new_partition_record, rng_for, sbytes, state_of, usable_brokers,
-    with_active_isr,
+    change_record, elr_min_isr, name_str, new_partition_record, rng_for, sbytes, state_of,
+    usable_brokers, with_active_isr,
 };
 use crate::controller::alter_partition::{self, AlterPartitionData, BrokerLiveness};
 use crate::controller::context::{Context, ControllerResult};
@@ -142,7 +142,10 @@ pub fn alter_partition(
         let partitions = t
             .partitions
             .iter()
-            .map(|p| alter_one_partition(topic, sender, p, version, &liveness, &mut records))
+            .map(|p| {
+                let elr = topic.and_then(|t| elr_min_isr(ctx, &t.name));
+                alter_one_partition(topic, sender, p, version, &liveness, elr, &mut records)
+            })
             .collect();
         topics.push(
             alter_partition_response::TopicData::default()
@@ -164,6 +167,7 @@ fn alter_one_partition(
     p: &alter_partition_request::PartitionData,
     version: i16,
     liveness: &dyn Fn(i32) -> Option<BrokerLiveness>,
+    elr_min_isr: Option<usize>,
     records: &mut Vec<ApiMessageAndVersion>,
 ) -> alter_partition_response::PartitionData {
     let out =
@@ -190,7 +194,7 @@ fn alter_one_partition(
         new_isr_with_epochs: new_isr,
         leader_recovery_state: p.leader_recovery_state,
     };
-    match alter_partition::validate(&state, &data, liveness) {
+    match alter_partition::validate(&state, &data, liveness, elr_min_isr) {
         Ok(outcome) => {
             let next = match &outcome.change {
                 Some(change) => {

@@ -245,7 +245,7 @@ fn three_brokers() -> Harness {
 /// The partitions (topic "t") whose leader the rebalance moves, and to whom.
 fn rebalanced(h: &Harness, percentage: u32) -> Vec<(i32, i32)> {
     let t = h.image.topics.get_by_name("t").unwrap().id;
-    rebalance_preferred_leaders(&h.image, percentage)
+    h.with_ctx(|ctx| rebalance_preferred_leaders(ctx, percentage))
         .iter()
         .map(|r| match &r.record {
             MetadataRecord::PartitionChange(c) if c.topic_id == t => (c.partition_id, c.leader),
@@ -319,7 +319,7 @@ fn the_rebalance_elects_only_a_preferred_replica_that_may_lead_and_is_in_the_isr
         }
         assert_eq!(rebalanced(&h, 10), want, "{name}");
         // The records replay: the preferred replica leads afterwards.
-        let records = rebalance_preferred_leaders(&h.image, 10);
+        let records = h.with_ctx(|ctx| rebalance_preferred_leaders(ctx, 10));
         let after = apply(&h.image, &records);
         if !want.is_empty() {
             assert_eq!(
