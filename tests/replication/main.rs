@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod topics_cli;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
