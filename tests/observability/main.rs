@@ -262,6 +262,25 @@ fn has(firing: &[String], alert: &str) -> bool {
     firing.iter().any(|a| a == alert)
 }
 
+/// Prometheus scraping every node of `c` with the test-only rendering of the shipped rules
+/// (`for:` in seconds), its files under the cluster's directory.
+fn prometheus_with_rendered_rules(c: &Cluster) -> Prometheus {
+    let rules_dir = c.root().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    let alerts = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts");
+    let mut rule_files = Vec::new();
+    for e in std::fs::read_dir(&alerts).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().ends_with(".rules.yml") {
+            rule_files.push(render_rules_for_tests(&p, &rules_dir));
+        }
+    }
+    let prom_dir = c.root().join("prometheus");
+    std::fs::create_dir_all(&prom_dir).unwrap();
+    let targets: Vec<_> = c.nodes().map(Node::http_addr).collect();
+    Prometheus::start(&prom_dir, &targets, &rule_files)
+}
+
 #[test]
 fn live_cluster_metrics_dashboards_and_alerts() {
     let _one = one_cluster_at_a_time();
@@ -279,20 +298,7 @@ fn live_cluster_metrics_dashboards_and_alerts() {
             .unwrap_or_else(|e| panic!("promtool check metrics on node {}: {e}", n.id));
     }
 
-    let rules_dir = c.root().join("rules");
-    std::fs::create_dir_all(&rules_dir).unwrap();
-    let alerts = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts");
-    let mut rule_files = Vec::new();
-    for e in std::fs::read_dir(&alerts).unwrap() {
-        let p = e.unwrap().path();
-        if p.to_string_lossy().ends_with(".rules.yml") {
-            rule_files.push(render_rules_for_tests(&p, &rules_dir));
-        }
-    }
-    let prom_dir = c.root().join("prometheus");
-    std::fs::create_dir_all(&prom_dir).unwrap();
-    let targets: Vec<_> = c.nodes().map(Node::http_addr).collect();
-    let prom = Prometheus::start(&prom_dir, &targets, &rule_files);
+    let prom = prometheus_with_rendered_rules(&c);
 
     wait_for(START, "all targets up", || {
         let r = prom.query("count(up{job=\"kraftd\"} == 1)").ok()?;
@@ -624,20 +630,7 @@ fn live_replication_dashboards_and_alerts() {
         .session_timeout_ms(SESSION_TIMEOUT_MS)
         .extra("default.replication.factor=3\nmin.insync.replicas=2\n")
         .start(START);
-    let rules_dir = c.root().join("rules");
-    std::fs::create_dir_all(&rules_dir).unwrap();
-    let alerts = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts");
-    let mut rule_files = Vec::new();
-    for e in std::fs::read_dir(&alerts).unwrap() {
-        let p = e.unwrap().path();
-        if p.to_string_lossy().ends_with(".rules.yml") {
-            rule_files.push(render_rules_for_tests(&p, &rules_dir));
-        }
-    }
-    let prom_dir = c.root().join("prometheus");
-    std::fs::create_dir_all(&prom_dir).unwrap();
-    let targets: Vec<_> = c.nodes().map(Node::http_addr).collect();
-    let prom = Prometheus::start(&prom_dir, &targets, &rule_files);
+    let prom = prometheus_with_rendered_rules(&c);
     wait_for(START, "all targets up", || {
         let r = prom.query("count(up{job=\"kraftd\"} == 1)").ok()?;
         (r.first()?["value"][1] == "4").then_some(())
