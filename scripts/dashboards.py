@@ -202,7 +202,7 @@ def cluster_overview():
                    "none", [(f"sum(kafka_server_at_min_isr_partitions{{{SEL}}})", "at min ISR")], w=6, h=5))
     p.append(panel(l, "stat", "Under-replicated partitions",
                    "Partitions whose ISR is smaller than their replica set, summed over their leaders "
-                   "(`kafka_server_under_replicated_partitions`). Above 0 for 15 minutes: runbook KafkaUnderReplicatedPartitions.",
+                   "(`kafka_server_under_replicated_partitions`). Above 0 for 5 minutes: runbook KafkaUnderReplicatedPartitions.",
                    "none", [(f"sum(kafka_server_under_replicated_partitions{{{SEL}}})", "under-replicated")], w=6, h=5))
     p.append(panel(l, "stat", "Offline log directories",
                    "Log directories taken offline after I/O errors, over all nodes (`kafka_log_offline_dirs`). "
@@ -251,6 +251,74 @@ def cluster_overview():
                           f"{{request=\"Fetch\", {SEL}}}[$__rate_interval])))", "p50"),
                          ("histogram_quantile(0.99, sum by (le) (rate(kafka_network_request_duration_seconds_bucket"
                           f"{{request=\"Fetch\", {SEL}}}[$__rate_interval])))", "p99")], w=12))
+    p.append(row(l, "Replication"))
+    active = f"on (instance) (kafka_controller_active_controllers{{{SEL}}} == 1)"
+    p.append(panel(l, "timeseries", "Partition states over time",
+                   "Partitions short of replicas, summed over the brokers that lead them: under-replicated "
+                   "(`kafka_server_under_replicated_partitions`), under min.insync.replicas "
+                   "(`kafka_server_under_min_isr_partitions`), exactly at it (`kafka_server_at_min_isr_partitions`), "
+                   "and without a leader on the active controller (`kafka_controller_offline_partitions`). "
+                   "A stopped follower shows as a step in under-replicated within seconds (it is fenced) or after "
+                   "replica.lag.time.max.ms (it stopped fetching); it returns to 0 once the follower caught up. "
+                   "Runbooks KafkaUnderReplicatedPartitions, KafkaUnderMinIsrPartitions, KafkaOfflinePartitions.",
+                   "none", [(f"sum(kafka_server_under_replicated_partitions{{{SEL}}})", "under-replicated"),
+                            (f"sum(kafka_server_under_min_isr_partitions{{{SEL}}})", "under min ISR"),
+                            (f"sum(kafka_server_at_min_isr_partitions{{{SEL}}})", "at min ISR"),
+                            (f"max(kafka_controller_offline_partitions{{{SEL}}} and {active})", "offline")], w=12))
+    p.append(panel(l, "timeseries", "ISR shrinks / expands",
+                   "ISR changes the partition leaders committed through AlterPartition, over all brokers: shrinks "
+                   "(`kafka_server_isr_shrinks_total`, a follower fell replica.lag.time.max.ms behind), expands "
+                   "(`kafka_server_isr_expands_total`, it caught up again) and refused or unanswered proposals "
+                   "(`kafka_server_failed_isr_updates_total`). Replicas the controller removes when it fences or shuts "
+                   "down a broker are not shrinks here; their return is an expand. Both shrinks and expands, again "
+                   "and again: runbook KafkaIsrFlapping; failed updates that persist: KafkaFailedIsrUpdates.",
+                   "none", [(f"sum(increase(kafka_server_isr_shrinks_total{{{SEL}}}[$__rate_interval]))", "shrinks"),
+                            (f"sum(increase(kafka_server_isr_expands_total{{{SEL}}}[$__rate_interval]))", "expands"),
+                            (f"sum(increase(kafka_server_failed_isr_updates_total{{{SEL}}}[$__rate_interval]))", "failed updates")],
+                   w=12))
+    p.append(panel(l, "timeseries", "Follower lag by source broker (offsets)",
+                   "On each follower: the largest lag in offsets (leader high watermark minus the follower's log end) "
+                   "over the partitions it fetches from each source broker (`kafka_replica_fetcher_max_lag`).",
+                   "none", [(f"max by (instance, source_broker) (kafka_replica_fetcher_max_lag{{{SEL}}})",
+                             "{{instance}} from broker {{source_broker}}")]))
+    p.append(panel(l, "timeseries", "Follower lag by source broker (seconds)",
+                   "On each follower: the longest time any partition fetched from each source broker has been behind "
+                   "the leader's high watermark (`kafka_replica_fetcher_max_lag_seconds`); 0 while caught up. "
+                   "Above 30 s for 5 minutes: runbook KafkaFollowerLagHigh.",
+                   "s", [(f"max by (instance, source_broker) (kafka_replica_fetcher_max_lag_seconds{{{SEL}}})",
+                          "{{instance}} from broker {{source_broker}}")]))
+    p.append(panel(l, "timeseries", "acks=all replication wait p50 / p99",
+                   "Median and 99th percentile of the time an acks=all Produce waited, after its local append, for "
+                   "the ISR to replicate it (`kafka_server_produce_replication_wait_seconds`), over all leaders. "
+                   "p99 above 500 ms for 10 minutes under load: runbook KafkaProduceReplicationSlow.",
+                   "s", [("histogram_quantile(0.5, sum by (le) (rate(kafka_server_produce_replication_wait_seconds_bucket"
+                          f"{{{SEL}}}[$__rate_interval])))", "p50"),
+                         ("histogram_quantile(0.99, sum by (le) (rate(kafka_server_produce_replication_wait_seconds_bucket"
+                          f"{{{SEL}}}[$__rate_interval])))", "p99")]))
+    p.append(panel(l, "timeseries", "Produce requests waiting for replicas",
+                   "acks=all Produce requests parked on each broker until the ISR has their records "
+                   "(`kafka_server_purgatory_size{operation=\"Produce\"}`). A count that does not drain: the ISR "
+                   "is short (runbook KafkaUnderMinIsrPartitions) or a follower is slow (KafkaProduceReplicationSlow).",
+                   "none", [(f"sum by (instance) (kafka_server_purgatory_size{{operation=\"Produce\", {SEL}}})", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "Replica fetcher requests and failures",
+                   "Replica fetches per second, all followers together (`kafka_replica_fetcher_requests_total`), and "
+                   "the ones that failed (`kafka_replica_fetcher_failed_requests_total`), by source broker: failures "
+                   "towards one source mean that leader is unreachable or refusing.",
+                   "reqps", [(f"sum by (source_broker) (rate(kafka_replica_fetcher_requests_total{{{SEL}}}[$__rate_interval]))",
+                              "requests to broker {{source_broker}}"),
+                             (f"sum by (source_broker) (rate(kafka_replica_fetcher_failed_requests_total{{{SEL}}}[$__rate_interval]))",
+                              "failed to broker {{source_broker}}")]))
+    p.append(panel(l, "timeseries", "Replicated bytes",
+                   "Record bytes the followers appended per second, by source broker (`kafka_replica_fetcher_bytes_total`); "
+                   "roughly the leaders' bytes in times (replication factor - 1).",
+                   "Bps", [(f"sum by (source_broker) (rate(kafka_replica_fetcher_bytes_total{{{SEL}}}[$__rate_interval]))",
+                            "from broker {{source_broker}}")]))
+    p.append(panel(l, "timeseries", "Preferred replica imbalance",
+                   "Partitions whose leader is not their preferred (first) replica, on the active controller "
+                   "(`kafka_controller_preferred_replica_imbalance`). It rises when a leader's broker stops and stays "
+                   "up after it returns, until a preferred leader election moves leadership back "
+                   "(runbooks/procedure-partition-leader-failover.md).",
+                   "none", [(f"max(kafka_controller_preferred_replica_imbalance{{{SEL}}} and {active})", "not on preferred leader")]))
     p.append(row(l, "Saturation"))
     p.append(panel(l, "timeseries", "Connections by listener",
                    "Open client connections per node and listener (`kafka_network_connections`).",
@@ -346,6 +414,53 @@ def broker():
                    "Requests parked on each broker (`kafka_server_purgatory_size`): Produce with acks=all waiting for "
                    "the ISR, Fetch waiting for fetch.min.bytes (normal on quiet topics).",
                    "none", [(f"sum by (instance, operation) (kafka_server_purgatory_size{{{SEL}}})", "{{instance}} {{operation}}")]))
+    p.append(row(l, "Replication"))
+    p.append(panel(l, "timeseries", "ISR changes by broker",
+                   "ISR shrinks (`kafka_server_isr_shrinks_total`), expands (`kafka_server_isr_expands_total`) and "
+                   "failed ISR updates (`kafka_server_failed_isr_updates_total`) of the partitions each broker leads. "
+                   "Runbooks KafkaIsrFlapping and KafkaFailedIsrUpdates.",
+                   "none", [(f"sum by (instance) (increase(kafka_server_isr_shrinks_total{{{SEL}}}[$__rate_interval]))", "shrinks {{instance}}"),
+                            (f"sum by (instance) (increase(kafka_server_isr_expands_total{{{SEL}}}[$__rate_interval]))", "expands {{instance}}"),
+                            (f"sum by (instance) (increase(kafka_server_failed_isr_updates_total{{{SEL}}}[$__rate_interval]))", "failed {{instance}}")]))
+    p.append(panel(l, "timeseries", "Follower lag (offsets and seconds)",
+                   "Largest lag of the partitions each follower fetches from each source broker, in offsets "
+                   "(`kafka_replica_fetcher_max_lag`) and in seconds behind the leader's high watermark "
+                   "(`kafka_replica_fetcher_max_lag_seconds`). Seconds above 30 for 5 minutes: runbook KafkaFollowerLagHigh.",
+                   "none", [(f"max by (instance, source_broker) (kafka_replica_fetcher_max_lag{{{SEL}}})", "{{instance}} from {{source_broker}} offsets"),
+                            (f"max by (instance, source_broker) (kafka_replica_fetcher_max_lag_seconds{{{SEL}}})", "{{instance}} from {{source_broker}} seconds")]))
+    p.append(panel(l, "timeseries", "Replica fetchers and failed partitions",
+                   "Replica fetcher connections each broker runs (`kafka_replica_fetchers`, one per source broker and "
+                   "fetcher index) and partitions whose replication stopped on an error that needs an operator "
+                   "(`kafka_replica_fetcher_failed_partitions`). Failed partitions above 0: runbook KafkaReplicaFetcherFailedPartitions.",
+                   "none", [(f"max by (instance) (kafka_replica_fetchers{{{SEL}}})", "fetchers {{instance}}"),
+                            (f"max by (instance) (kafka_replica_fetcher_failed_partitions{{{SEL}}})", "failed partitions {{instance}}")]))
+    p.append(panel(l, "timeseries", "Replica fetch rate and failures",
+                   "Replica fetches each follower sends per second by source broker (`kafka_replica_fetcher_requests_total`) "
+                   "and the failed ones (`kafka_replica_fetcher_failed_requests_total`: connection, timeout or a "
+                   "request-level error).",
+                   "reqps", [(f"sum by (instance, source_broker) (rate(kafka_replica_fetcher_requests_total{{{SEL}}}[$__rate_interval]))",
+                              "{{instance}} from {{source_broker}}"),
+                             (f"sum by (instance, source_broker) (rate(kafka_replica_fetcher_failed_requests_total{{{SEL}}}[$__rate_interval]))",
+                              "{{instance}} from {{source_broker}} failed")]))
+    p.append(panel(l, "timeseries", "Replicated bytes by follower",
+                   "Record bytes each follower appended per second, by source broker (`kafka_replica_fetcher_bytes_total`).",
+                   "Bps", [(f"sum by (instance, source_broker) (rate(kafka_replica_fetcher_bytes_total{{{SEL}}}[$__rate_interval]))",
+                            "{{instance}} from {{source_broker}}")]))
+    p.append(panel(l, "timeseries", "Follower truncations",
+                   "Times each follower truncated its log where it diverged from a new leader's "
+                   "(`kafka_replica_follower_truncations_total`): expected once per partition after a leader change "
+                   "that left uncommitted records behind, never in a steady state.",
+                   "none", [(f"sum by (instance) (increase(kafka_replica_follower_truncations_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")]))
+    p.append(panel(l, "timeseries", "acks=all replication wait p99",
+                   "99th percentile of the time acks=all Produce requests waited on each leader, after the local "
+                   "append, for the ISR (`kafka_server_produce_replication_wait_seconds`). Runbook KafkaProduceReplicationSlow.",
+                   "s", [("histogram_quantile(0.99, sum by (le, instance) (rate(kafka_server_produce_replication_wait_seconds_bucket"
+                          f"{{{SEL}}}[$__rate_interval])))", "p99 {{instance}}")]))
+    p.append(panel(l, "timeseries", "High-watermark checkpoint age",
+                   "Seconds since each broker last wrote the high watermarks of its partitions to every log "
+                   "directory's replication-offset-checkpoint (`kafka_replica_high_watermark_checkpoint_age_seconds`); "
+                   "a sawtooth under replica.high.watermark.checkpoint.interval.ms (5 s) plus the 1 s timer is healthy.",
+                   "s", [(f"max by (instance) (kafka_replica_high_watermark_checkpoint_age_seconds{{{SEL}}})", "{{instance}}")]))
     p.append(row(l, "Network"))
     p.append(panel(l, "timeseries", "Requests by API",
                    "Requests per second by node and API (`kafka_network_requests_total`).",
@@ -475,6 +590,13 @@ def topics():
                    "under min.insync.replicas (`kafka_server_under_min_isr_partitions`): which leader to look at.",
                    "none", [(f"kafka_server_under_replicated_partitions{{{SEL}}}", "under-replicated {{instance}}"),
                             (f"kafka_server_under_min_isr_partitions{{{SEL}}}", "under min ISR {{instance}}")], w=12))
+    p.append(panel(l, "timeseries", "Follower lag by partition (opt-in)",
+                   "Offsets each follower replica is behind its leader's high watermark, per partition "
+                   "(`kafka_replica_partition_lag`); exported only by brokers with "
+                   "`kraftd.replica.lag.per.partition.metrics=true`. The per-broker maximum is on the broker dashboard. "
+                   "Runbook KafkaFollowerLagHigh.",
+                   "none", [(f"max by (topic, partition) (kafka_replica_partition_lag{{{tsel}}})", "{{topic}}-{{partition}}")],
+                   w=24))
     return dashboard("kraftd-topics", "kraftd / Topics",
                      "Per-topic traffic and size, and the partition state of the cluster's topics.", p, LINKS,
                      extra_variables=(topic_var,))

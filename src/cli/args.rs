@@ -203,6 +203,12 @@ pub enum StorageCommand {
 
 #[derive(Args, Debug, Clone)]
 #[command(group(clap::ArgGroup::new("action").required(true).args(["create", "list", "describe", "delete", "alter"])))]
+#[command(group(clap::ArgGroup::new("report").multiple(false).args([
+    "under_replicated_partitions",
+    "under_min_isr_partitions",
+    "at_min_isr_partitions",
+    "unavailable_partitions",
+])))]
 pub struct TopicsArgs {
     /// Broker endpoints (host:port,...).
     #[arg(long, required = true)]
@@ -246,7 +252,15 @@ pub struct TopicsArgs {
     /// --describe: only partitions whose ISR is smaller than their replica set.
     #[arg(long)]
     pub under_replicated_partitions: bool,
-    /// --describe: only partitions without a leader.
+    /// --describe: only partitions whose ISR is smaller than the topic's effective
+    /// min.insync.replicas (acks=all produce fails), and partitions without a leader.
+    #[arg(long)]
+    pub under_min_isr_partitions: bool,
+    /// --describe: only partitions whose ISR is exactly the topic's effective
+    /// min.insync.replicas (one more lost replica stops acks=all produce).
+    #[arg(long)]
+    pub at_min_isr_partitions: bool,
+    /// --describe: only partitions without a leader, or whose leader is not a live broker.
     #[arg(long)]
     pub unavailable_partitions: bool,
     /// --list/--describe: leave out internal topics.

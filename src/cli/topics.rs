@@ -1,6 +1,9 @@
 //! `kraftd topics`: Kafka's `kafka-topics` against a broker — create (CreateTopics), list and
-//! describe (Metadata, DescribeConfigs for the topic's own configs), delete (DeleteTopics),
-//! alter partitions (CreatePartitions) — with Kafka's output format.
+//! describe (Metadata, DescribeConfigs for the topic's own configs and its effective
+//! `min.insync.replicas`), delete (DeleteTopics), alter partitions (CreatePartitions) — with
+//! Kafka's output format, including the partition reports of `--describe`
+//! (`--under-replicated-partitions`, `--under-min-isr-partitions`, `--at-min-isr-partitions`,
+//! `--unavailable-partitions`).
 
 use std::time::Duration;
 
@@ -99,6 +102,65 @@ pub struct TopicView {
     pub partitions: Vec<PartitionView>,
     /// Configs set on the topic itself, `key=value`.
     pub configs: Vec<String>,
+    /// The topic's effective `min.insync.replicas` (its own, else the broker's), when known.
+    pub min_isr: Option<usize>,
+}
+
+/// Which partitions `--describe` shows: all (with the topic line), or one of Kafka's reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    All,
+    /// ISR smaller than the replica set.
+    UnderReplicated,
+    /// ISR smaller than the effective min.insync.replicas, or no leader.
+    UnderMinIsr,
+    /// ISR exactly the effective min.insync.replicas.
+    AtMinIsr,
+    /// No leader, or a leader that is not a live broker.
+    Unavailable,
+}
+
+impl Report {
+    /// The report the flags ask for; one at most (clap enforces it), and only with
+    /// `--describe`.
+    pub fn of(args: &TopicsArgs) -> Result<Report, TopicsError> {
+        let report = Report::from_args(args);
+        if report != Report::All && !args.describe {
+            return Err(TopicsError::Usage(
+                "--under-replicated-partitions, --under-min-isr-partitions, \
+                 --at-min-isr-partitions and --unavailable-partitions need --describe"
+                    .into(),
+            ));
+        }
+        Ok(report)
+    }
+
+    fn from_args(args: &TopicsArgs) -> Report {
+        if args.under_replicated_partitions {
+            Report::UnderReplicated
+        } else if args.under_min_isr_partitions {
+            Report::UnderMinIsr
+        } else if args.at_min_isr_partitions {
+            Report::AtMinIsr
+        } else if args.unavailable_partitions {
+            Report::Unavailable
+        } else {
+            Report::All
+        }
+    }
+
+    /// Whether partition `p` of `topic` belongs in the report; `live` are the broker ids the
+    /// Metadata response lists (registered and unfenced).
+    pub fn shows(self, topic: &TopicView, p: &PartitionView, live: &[i32]) -> bool {
+        let leaderless = p.leader < 0;
+        match self {
+            Report::All => true,
+            Report::UnderReplicated => p.isr.len() < p.replicas.len(),
+            Report::UnderMinIsr => leaderless || topic.min_isr.is_some_and(|m| p.isr.len() < m),
+            Report::AtMinIsr => topic.min_isr == Some(p.isr.len()),
+            Report::Unavailable => leaderless || !live.contains(&p.leader),
+        }
+    }
 }
 
 fn join(ids: &[i32]) -> String {
@@ -128,6 +190,7 @@ impl TopicView {
                     topic_id: uuid_to_string(&t.topic_id),
                     partitions,
                     configs: Vec::new(),
+                    min_isr: None,
                 }
             })
             .collect();
@@ -170,6 +233,7 @@ impl TopicView {
 
 /// Runs the command; returns what to print.
 pub async fn run(args: &TopicsArgs) -> Result<String, TopicsError> {
+    Report::of(args)?;
     let timeout = Duration::from_millis(args.timeout_ms);
     let mut conn = connect(&args.bootstrap_server, timeout).await?;
     let topic = || {
@@ -315,18 +379,21 @@ async fn describe(
                         .filter(|c| c.config_source == 1)
                         .map(|c| format!("{}={}", c.name, c.value.as_deref().unwrap_or("")))
                         .collect();
+                    // The effective value, whatever its source (topic, broker or default).
+                    v.min_isr = r
+                        .configs
+                        .iter()
+                        .find(|c| c.name.as_str() == "min.insync.replicas")
+                        .and_then(|c| c.value.as_deref()?.trim().parse().ok());
                 }
             }
         }
     }
-    let partition_filter = |p: &PartitionView| {
-        (!args.under_replicated_partitions || p.isr.len() < p.replicas.len())
-            && (!args.unavailable_partitions || p.leader < 0)
-    };
-    let header = !args.under_replicated_partitions && !args.unavailable_partitions;
+    let report = Report::of(args)?;
+    let live: Vec<i32> = resp.brokers.iter().map(|b| b.node_id.0).collect();
     Ok(views
         .iter()
-        .map(|v| v.format(partition_filter, header))
+        .map(|v| v.format(|p| report.shows(v, p, &live), report == Report::All))
         .collect())
 }
 
@@ -451,6 +518,7 @@ mod tests {
                 },
             ],
             configs: vec!["retention.ms=10".into()],
+            min_isr: Some(2),
         };
         assert_eq!(
             v.format(|_| true, true),
@@ -459,5 +527,97 @@ mod tests {
              \tTopic: orders\tPartition: 1\tLeader: none\tReplicas: 2,1\tIsr: 2\tElr: \tLastKnownElr: \n"
         );
         assert_eq!(v.format(|p| p.leader < 0, false).lines().count(), 1);
+    }
+
+    fn partition(partition: i32, leader: i32, replicas: &[i32], isr: &[i32]) -> PartitionView {
+        PartitionView {
+            partition,
+            leader,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+        }
+    }
+
+    /// The reports pick partitions as `kafka-topics` does, against the effective min ISR.
+    #[test]
+    fn reports_select_partitions_like_kafka_topics() {
+        let v = TopicView {
+            name: "orders".into(),
+            topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            partitions: vec![
+                partition(0, 1, &[1, 2, 3], &[1, 2, 3]),
+                partition(1, 2, &[2, 3, 1], &[2, 3]),
+                partition(2, 3, &[3, 1, 2], &[3]),
+                partition(3, -1, &[1, 2, 3], &[1]),
+                partition(4, 4, &[4, 1, 2], &[4, 1, 2]),
+            ],
+            configs: Vec::new(),
+            min_isr: Some(2),
+        };
+        let live = [1, 2, 3];
+        let shown = |r: Report| -> Vec<i32> {
+            v.partitions
+                .iter()
+                .filter(|p| r.shows(&v, p, &live))
+                .map(|p| p.partition)
+                .collect()
+        };
+        assert_eq!(shown(Report::All), vec![0, 1, 2, 3, 4]);
+        assert_eq!(shown(Report::UnderReplicated), vec![1, 2, 3]);
+        assert_eq!(shown(Report::UnderMinIsr), vec![2, 3]);
+        assert_eq!(shown(Report::AtMinIsr), vec![1]);
+        // Partition 4's leader (broker 4) is not among the live brokers.
+        assert_eq!(shown(Report::Unavailable), vec![3, 4]);
+        // Without a known min ISR only leaderless partitions are under it, none at it.
+        let unknown = TopicView {
+            min_isr: None,
+            ..v.clone()
+        };
+        let under: Vec<i32> = unknown
+            .partitions
+            .iter()
+            .filter(|p| Report::UnderMinIsr.shows(&unknown, p, &live))
+            .map(|p| p.partition)
+            .collect();
+        assert_eq!(under, vec![3]);
+        assert!(
+            !unknown
+                .partitions
+                .iter()
+                .any(|p| Report::AtMinIsr.shows(&unknown, p, &live))
+        );
+    }
+
+    #[test]
+    fn report_flags_exclude_each_other_and_need_describe() {
+        use crate::cli::args::{Cli, Command};
+        use clap::Parser;
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["kraftd", "topics", "--bootstrap-server", "b:9092"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv)
+        };
+        let report = |extra: &[&str]| match parse(extra).map(|c| c.command) {
+            Ok(Command::Topics(t)) => Report::of(&t).ok(),
+            _ => panic!("{extra:?} does not parse"),
+        };
+        assert_eq!(report(&["--describe"]), Some(Report::All));
+        assert_eq!(
+            report(&["--describe", "--under-min-isr-partitions"]),
+            Some(Report::UnderMinIsr)
+        );
+        assert_eq!(
+            report(&["--describe", "--at-min-isr-partitions"]),
+            Some(Report::AtMinIsr)
+        );
+        assert_eq!(report(&["--list", "--under-min-isr-partitions"]), None);
+        assert!(
+            parse(&[
+                "--describe",
+                "--under-replicated-partitions",
+                "--under-min-isr-partitions"
+            ])
+            .is_err()
+        );
     }
 }

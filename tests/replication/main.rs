@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod recreate;
+mod topics_cli;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
