@@ -125,14 +125,27 @@ fn read_all(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> (FetchRespon
     )
 }
 
-/// The follower a fetch comes from (its replica id), or `None` for a consumer.
-fn replica_of(r: &FetchRequest, version: i16) -> Option<i32> {
-    let id = if version >= 15 {
-        r.replica_state.replica_id.0
+/// Whether the metadata lets `replica` into an ISR: registered, unfenced, not shutting down,
+/// and fetching with the broker epoch it registered (KIP-903: a replica restarted with a new
+/// epoch must not be added on the strength of its previous incarnation).
+fn isr_eligible(ctx: &BrokerContext, replica: i32, replica_epoch: i64) -> bool {
+    ctx.cache
+        .image()
+        .cluster
+        .brokers
+        .get(&replica)
+        .is_some_and(|b| b.is_active() && (replica_epoch < 0 || b.epoch == replica_epoch))
+}
+
+/// The follower a fetch comes from (its replica id and broker epoch, -1 before v15), or
+/// `None` for a consumer.
+fn replica_of(r: &FetchRequest, version: i16) -> Option<(i32, i64)> {
+    let (id, epoch) = if version >= 15 {
+        (r.replica_state.replica_id.0, r.replica_state.replica_epoch)
     } else {
-        r.replica_id.0
+        (r.replica_id.0, -1)
     };
-    (id >= 0).then_some(id)
+    (id >= 0).then_some((id, epoch))
 }
 
 /// One partition of the fetch: its leader's checks, the divergence of a follower that asks,
@@ -141,7 +154,7 @@ fn read_partition(
     ctx: &BrokerContext,
     name: &str,
     p: &FetchPartition,
-    follower: Option<i32>,
+    follower: Option<(i32, i64)>,
     version: i16,
     budget: &mut Budget,
 ) -> PartitionData {
@@ -193,7 +206,7 @@ fn read_records(
     partition: &Arc<Partition>,
     name: &str,
     p: &FetchPartition,
-    follower: Option<i32>,
+    follower: Option<(i32, i64)>,
     budget: &mut Budget,
 ) -> PartitionData {
     let limit = (p.partition_max_bytes.max(0) as usize).min(budget.remaining);
@@ -201,10 +214,11 @@ fn read_records(
     // progresses (KIP-74).
     let read = match follower {
         None => partition.read(p.fetch_offset, limit, budget.first),
-        Some(replica) => {
+        Some((replica, replica_epoch)) => {
             let now = ctx.clock.wall_ms();
+            let eligible = isr_eligible(ctx, replica, replica_epoch);
             partition
-                .read_for_follower(replica, p.fetch_offset, limit, budget.first, now)
+                .read_for_follower(replica, p.fetch_offset, limit, budget.first, eligible, now)
                 .map(|(read, change)| {
                     if let Some(change) = change {
                         ctx.replicas.propose_isr(partition.clone(), change);

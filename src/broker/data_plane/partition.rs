@@ -48,6 +48,10 @@ pub struct PartitionSettings {
     pub timestamp_after_max_ms: i64,
     /// The most bytes one produced batch may decompress to (`socket.request.max.bytes`).
     pub max_uncompressed_bytes: usize,
+    /// Eligible leader replicas are on (KIP-966): the high watermark advances only while the
+    /// ISR has at least `min.insync.replicas` members, so an ELR member holds every committed
+    /// record.
+    pub eligible_leader_replicas: bool,
 }
 
 impl PartitionSettings {
@@ -176,7 +180,14 @@ impl Inner {
     /// The leader's high watermark after its log or its followers moved; never backwards.
     fn advance_leader_hwm(&mut self) {
         let end = self.log.log_end_offset();
-        if let Some(h) = self.role.as_leader().and_then(|l| l.high_watermark(end)) {
+        let min_isr = self.settings.min_insync_replicas as usize;
+        let elr = self.settings.eligible_leader_replicas;
+        if let Some(h) = self
+            .role
+            .as_leader()
+            .filter(|l| !elr || l.isr.len() >= min_isr)
+            .and_then(|l| l.high_watermark(end))
+        {
             self.high_watermark = self.high_watermark.max(h);
         }
         self.clamp_hwm();
@@ -536,24 +547,28 @@ impl Partition {
     }
 
     /// A follower's fetch from `offset` (its log end offset): records its progress, which may
-    /// advance the high watermark or make it eligible for the ISR, then reads up to the log
-    /// end. Returns the read and an ISR expansion to propose.
+    /// advance the high watermark or, when the metadata lets the replica into the ISR
+    /// (`isr_eligible`), make it join; then reads up to the log end. Returns the read and an
+    /// ISR expansion to propose.
     pub fn read_for_follower(
         &self,
         replica: i32,
         offset: i64,
         max_bytes: usize,
         min_one: bool,
+        isr_eligible: bool,
         now_ms: i64,
     ) -> Result<(ReadResult, Option<IsrChange>), PartitionError> {
         let mut s = self.lock();
         s.leader()?;
         let end = s.log.log_end_offset();
         let hwm = s.high_watermark;
-        let change = s
-            .role
-            .as_leader_mut()
-            .and_then(|l| l.on_follower_fetch(replica, offset.min(end), end, hwm, now_ms));
+        let change = s.role.as_leader_mut().and_then(|l| {
+            l.record_fetch(replica, offset.min(end), end, now_ms);
+            isr_eligible
+                .then(|| l.expansion(replica, hwm, now_ms))
+                .flatten()
+        });
         s.advance_leader_hwm();
         let read = Self::read_up_to(&s, offset, max_bytes, min_one, end)?;
         self.publish(s);

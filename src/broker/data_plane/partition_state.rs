@@ -168,7 +168,16 @@ impl LeaderState {
         high_watermark: i64,
         now_ms: i64,
     ) -> Option<IsrChange> {
-        let f = self.followers.get_mut(&replica)?;
+        self.record_fetch(replica, fetch_offset, leader_end, now_ms);
+        self.expansion(replica, high_watermark, now_ms)
+    }
+
+    /// Records a fetch's progress only (a replica the metadata does not allow into the ISR
+    /// yet: fenced, shutting down, or fetching with a stale broker epoch, KIP-903).
+    pub fn record_fetch(&mut self, replica: i32, fetch_offset: i64, leader_end: i64, now_ms: i64) {
+        let Some(f) = self.followers.get_mut(&replica) else {
+            return;
+        };
         if fetch_offset >= leader_end {
             f.last_caught_up_ms = now_ms;
         } else if fetch_offset >= f.last_fetch_leader_end && f.last_fetch_leader_end >= 0 {
@@ -177,10 +186,16 @@ impl LeaderState {
         f.log_end_offset = fetch_offset;
         f.last_fetch_ms = now_ms;
         f.last_fetch_leader_end = leader_end;
-        self.expansion(replica, high_watermark, now_ms)
     }
 
-    fn expansion(&mut self, replica: i32, high_watermark: i64, now_ms: i64) -> Option<IsrChange> {
+    /// The expansion to propose for `replica`, if it reached the high watermark and the epoch
+    /// start offset.
+    pub fn expansion(
+        &mut self,
+        replica: i32,
+        high_watermark: i64,
+        now_ms: i64,
+    ) -> Option<IsrChange> {
         if self.pending.is_some() || self.isr.contains(&replica) || now_ms < self.retry_after_ms {
             return None;
         }
@@ -423,6 +438,15 @@ mod tests {
         // One change at a time.
         l.followers.get_mut(&2).unwrap().log_end_offset = 150;
         assert!(l.shrink(150, 1_000_000, 10).is_none());
+    }
+
+    #[test]
+    fn an_ineligible_replica_only_records_its_progress() {
+        let mut l = leader(&[1, 2], 0);
+        l.record_fetch(3, 150, 150, 10);
+        assert_eq!(l.followers[&3].log_end_offset, 150);
+        assert!(l.pending.is_none(), "not proposed");
+        assert!(l.expansion(3, 100, 20).is_some(), "proposed once eligible");
     }
 
     #[test]

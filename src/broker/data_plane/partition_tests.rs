@@ -24,6 +24,7 @@ fn settings(min_isr: i32) -> PartitionSettings {
         timestamp_before_max_ms: i64::MAX,
         timestamp_after_max_ms: i64::MAX,
         max_uncompressed_bytes: 100 << 20,
+        eligible_leader_replicas: false,
     }
 }
 
@@ -59,7 +60,7 @@ fn records(n: usize) -> Bytes {
 fn fetch(leader: &Partition, follower: &Partition, replica: i32, now: i64) {
     let pos = follower.fetch_position().expect("a follower");
     let (read, change) = leader
-        .read_for_follower(replica, pos.fetch_offset, 1 << 20, true, now)
+        .read_for_follower(replica, pos.fetch_offset, 1 << 20, true, true, now)
         .unwrap();
     if let Some(change) = change {
         // The controller commits every expansion at the next partition epoch.
@@ -241,4 +242,23 @@ fn followers_rebuild_producer_state_so_a_new_leader_recognises_retries() {
     assert!(retry.duplicate);
     assert_eq!(retry.base_offset, first.base_offset);
     assert_eq!(f.p.log_end_offset(), 2);
+}
+
+#[test]
+fn with_eligible_leader_replicas_the_high_watermark_waits_for_min_isr() {
+    let l = replica(1, 2);
+    let elr = PartitionSettings {
+        eligible_leader_replicas: true,
+        ..settings(2)
+    };
+    l.p.update(&reg(1, 0, 0, &[1]), elr.clone(), NOW);
+    l.p.append_as_leader(records(2), 1, 9, NOW).unwrap();
+    assert_eq!(
+        l.p.high_watermark(),
+        0,
+        "ISR of one under min.insync.replicas=2"
+    );
+    l.p.update(&reg(1, 0, 0, &[1]), settings(2), NOW);
+    l.p.append_as_leader(records(1), 1, 9, NOW).unwrap();
+    assert_eq!(l.p.high_watermark(), 3, "without ELR an ISR of one commits");
 }

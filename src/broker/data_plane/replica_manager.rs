@@ -164,6 +164,7 @@ impl ReplicaManager {
             timestamp_before_max_ms: num("message.timestamp.before.max.ms"),
             timestamp_after_max_ms: num("message.timestamp.after.max.ms"),
             max_uncompressed_bytes: self.max_uncompressed_bytes,
+            eligible_leader_replicas: image.features.eligible_leader_replicas_enabled(),
         }
     }
 
@@ -176,7 +177,10 @@ impl ReplicaManager {
             let unchanged = previous
                 .and_then(|p| p.topics.get(&topic.id))
                 .is_some_and(|old| Arc::ptr_eq(old, topic))
-                && previous.is_some_and(|p| Arc::ptr_eq(&p.configs, &image.configs));
+                && previous.is_some_and(|p| {
+                    Arc::ptr_eq(&p.configs, &image.configs)
+                        && Arc::ptr_eq(&p.features, &image.features)
+                });
             let settings = (!unchanged).then(|| self.settings_for(image, &topic.name));
             for (index, reg) in &topic.partitions {
                 if !reg.replicas.contains(&self.node_id) {
@@ -338,8 +342,8 @@ impl ReplicaManager {
         }
     }
 
-    /// Writes every log directory's high-watermark checkpoint.
-    fn checkpoint_high_watermarks(&self) {
+    /// Writes every log directory's high-watermark checkpoint; `false` if one failed.
+    fn checkpoint_high_watermarks(&self) -> bool {
         let mut by_dir: BTreeMap<PathBuf, Vec<(String, i32, i64)>> = BTreeMap::new();
         for d in self.log_manager.dirs() {
             by_dir.entry(d.0.clone()).or_default();
@@ -363,12 +367,7 @@ impl ReplicaManager {
                 ok = false;
             }
         }
-        if ok {
-            self.metrics
-                .replication
-                .high_watermark_checkpoint_age
-                .set(0.0);
-        }
+        ok
     }
 
     fn create(
@@ -527,6 +526,8 @@ impl ReplicaManager {
         let mut last_retention = crate::clock::instant_now();
         let mut last_shrink_check = crate::clock::instant_now();
         let mut last_checkpoint = crate::clock::instant_now();
+        // When every directory's checkpoint was last written (the age gauge's origin).
+        let written = Arc::new(Mutex::new(crate::clock::instant_now()));
         // Kafka checks ISRs at half the lag limit.
         let shrink_every = (self.replication.lag_time_max / 2).max(Duration::from_millis(100));
         loop {
@@ -542,15 +543,17 @@ impl ReplicaManager {
                     }
                     let checkpoint = last_checkpoint.elapsed()
                         >= self.replication.high_watermark_checkpoint_interval;
+                    let age = written.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
                     self.metrics
                         .replication
                         .high_watermark_checkpoint_age
-                        .set(last_checkpoint.elapsed().as_secs_f64());
+                        .set(age.as_secs_f64());
                     if checkpoint {
                         last_checkpoint = crate::clock::instant_now();
                     }
                     let now = self.clock.wall_ms();
                     let this = self.clone();
+                    let written = written.clone();
                     let _ = tokio::task::spawn_blocking(move || {
                         if shrink {
                             this.shrink_isrs(now);
@@ -560,8 +563,9 @@ impl ReplicaManager {
                                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "log maintenance failed");
                             }
                         }
-                        if checkpoint {
-                            this.checkpoint_high_watermarks();
+                        if checkpoint && this.checkpoint_high_watermarks() {
+                            *written.lock().unwrap_or_else(|e| e.into_inner()) =
+                                crate::clock::instant_now();
                         }
                         this.report_sizes();
                     })
@@ -583,7 +587,11 @@ impl ReplicaManager {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush on shutdown failed");
             }
         }
-        self.checkpoint_high_watermarks();
+        if !self.checkpoint_high_watermarks() {
+            tracing::warn!(
+                "high watermarks not checkpointed at shutdown; followers resend them after the restart"
+            );
+        }
     }
 }
 
