@@ -109,8 +109,11 @@ impl<L: RaftLog> RaftCore<L> {
             }
             return true;
         }
+        // A node that does not know the epoch's leader, or knows it but is not following it
+        // (an observer whose fetches timed out is Unattached with the leader kept), follows a
+        // leader that answers in its epoch.
         if let Some(l) = leader_id
-            && self.leader_id.is_none()
+            && (self.leader_id.is_none() || matches!(self.role, Role::Unattached { .. }))
         {
             self.maybe_transition(now, Some(l), epoch);
             if error == ErrorKind::None && self.leader_id == Some(l) {

@@ -734,6 +734,54 @@ fn observer_follower_to_unattached_on_fetch_timeout() {
     assert_eq!(c.state(), StateKind::Unattached);
 }
 
+/// An observer whose fetches timed out asks a bootstrap server; when that server is the
+/// leader it already knew (a single controller), the leader's successful answer in the same
+/// epoch makes it follow again and append, instead of being dropped forever.
+#[test]
+fn observer_unattached_after_a_fetch_timeout_follows_the_leader_that_answers_its_bootstrap_fetch() {
+    let mut c = start(4, &[2], MemLog::new(), None);
+    let begin = BeginQuorumEpochRequest {
+        cluster_id: None,
+        voter_id: NodeId(4),
+        leader_id: NodeId(2),
+        leader_epoch: Epoch(1),
+    };
+    step(&mut c, 10, request(2, Request::BeginQuorumEpoch(begin)));
+    assert_eq!(c.state(), StateKind::Follower);
+    let out = step(&mut c, 400, Input::Tick);
+    assert_eq!(
+        (c.state(), c.leader_id()),
+        (StateKind::Unattached, Some(NodeId(2)))
+    );
+    let reqs = sent_requests(&out);
+    assert!(
+        matches!(reqs.as_slice(), [(NodeId(2), _, Request::Fetch(_))]),
+        "a bootstrap fetch: {reqs:?}"
+    );
+    let batch = Batch {
+        base_offset: Offset(0),
+        epoch: Epoch(1),
+        payload: BatchPayload::Data(vec![Bytes::from_static(b"r")]),
+    };
+    let resp = Response::Fetch(FetchResponse {
+        error: ErrorKind::None,
+        high_watermark: Some(Offset(1)),
+        log_start_offset: Offset(0),
+        records: vec![batch],
+        diverging_epoch: None,
+        snapshot_id: None,
+        leader_id: Some(NodeId(2)),
+        leader_epoch: Epoch(1),
+    });
+    answer(&mut c, 402, &out, 2, resp);
+    assert_eq!(
+        (c.state(), c.leader_id()),
+        (StateKind::Follower, Some(NodeId(2)))
+    );
+    assert_eq!(c.log().end_offset(), Offset(1));
+    assert_eq!(c.high_watermark(), Some(Offset(1)));
+}
+
 #[test]
 fn follower_to_follower_on_higher_epoch() {
     let mut c = follower();
