@@ -1,7 +1,11 @@
 //! The broker's data plane: the partitions it hosts and everything on the produce and fetch
 //! path — partition state (leadership, high watermark, flushes), the replica manager that
-//! follows the metadata image, partition directories, produce validation and producer state.
+//! follows the metadata image, partition directories, produce validation and producer state,
+//! and incremental fetch sessions (KIP-227): `fetch_session` (one session), `fetch_session_cache`
+//! (the bounded cache and its eviction).
 
+pub mod fetch_session;
+pub mod fetch_session_cache;
 pub mod log_manager;
 pub mod partition;
 pub mod produce_validation;
