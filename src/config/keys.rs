@@ -362,6 +362,12 @@ pub const KEYS: &[KeySpec] = &[
         Some("30000"),
         "A follower that has not caught up for this long leaves the ISR.",
     ),
+    key(
+        "max.incremental.fetch.session.cache.slots",
+        KeyType::Int,
+        Some("1000"),
+        "Incremental fetch sessions (KIP-227) a broker keeps for consumers and followers; 0 answers every fetch without a session.",
+    ),
     // --- kraftd's own keys
     key(
         "kraftd.http.listener",

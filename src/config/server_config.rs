@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub broker_heartbeat_interval: Duration,
     pub broker_session_timeout: Duration,
     pub replica_lag_time_max: Duration,
+    /// `max.incremental.fetch.session.cache.slots`.
+    pub fetch_session_cache_slots: u32,
     pub http_listener: SocketAddr,
     pub log_format: LogFormat,
     pub otlp_endpoint: Option<String>,
@@ -152,6 +154,11 @@ impl ServerConfig {
             broker_heartbeat_interval: r.ms_in("broker.heartbeat.interval.ms", 1),
             broker_session_timeout: r.ms_in("broker.session.timeout.ms", 1),
             replica_lag_time_max: r.ms_in("replica.lag.time.max.ms", 1),
+            fetch_session_cache_slots: r.int_in::<u32>(
+                "max.incremental.fetch.session.cache.slots",
+                0,
+                i32::MAX as u32,
+            ),
             http_listener: r.http_listener(),
             log_format: r.log_format(),
             otlp_endpoint: r.otlp_endpoint(),

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 pub use super::metadata_metrics::{
-    BrokerMetadataMetrics, BrokerMetrics, ControllerMetrics, MetadataMetrics,
+    BrokerMetadataMetrics, BrokerMetrics, ControllerMetrics, FetchSessionMetrics, MetadataMetrics,
 };
 use super::registry::{Builder, LATENCY_BUCKETS, QUORUM_BUCKETS};
 pub use super::registry::{MetricDef, MetricGroup, MetricKind};

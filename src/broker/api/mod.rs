@@ -38,6 +38,8 @@ pub struct BrokerContext {
     pub auto_create: Option<(i32, i16)>,
     pub producer_ids:
         std::sync::Arc<crate::broker::control_plane::producer_id_manager::ProducerIdManager>,
+    /// Incremental fetch sessions (KIP-227) of consumers and followers.
+    pub fetch_sessions: std::sync::Arc<crate::broker::data_plane::fetch_manager::FetchManager>,
 }
 
 /// The endpoint of `broker` on `listener`, if it registered one.

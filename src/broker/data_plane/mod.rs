@@ -2,8 +2,10 @@
 //! path — partition state (leadership, high watermark, flushes), the replica manager that
 //! follows the metadata image, partition directories, produce validation and producer state,
 //! and incremental fetch sessions (KIP-227): `fetch_session` (one session), `fetch_session_cache`
-//! (the bounded cache and its eviction).
+//! (the bounded cache and its eviction), `fetch_manager` (what a Fetch request and its response
+//! do to them).
 
+pub mod fetch_manager;
 pub mod fetch_session;
 pub mod fetch_session_cache;
 pub mod log_manager;
