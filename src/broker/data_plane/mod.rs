@@ -3,11 +3,12 @@
 //! follows the metadata image, partition directories, produce validation and producer state,
 //! and incremental fetch sessions (KIP-227): `fetch_session` (one session), `fetch_session_cache`
 //! (the bounded cache and its eviction), `fetch_manager` (what a Fetch request and its response
-//! do to them).
+//! do to them) and, on the fetcher's side, `fetch_session_handler`.
 
 pub mod fetch_manager;
 pub mod fetch_session;
 pub mod fetch_session_cache;
+pub mod fetch_session_handler;
 pub mod log_manager;
 pub mod partition;
 pub mod produce_validation;
