@@ -1,6 +1,7 @@
 //! Real clients against a real `kraftd` node: kcat (librdkafka) produces with each acks level
 //! and each compression codec and reads everything back byte-exact, ListOffsets earliest /
-//! latest / by time, and auto-creation on and off.
+//! latest / by time, and auto-creation on and off; kafka-python 3 consumes 50 partitions
+//! through one incremental fetch session (KIP-227).
 // Tests measure real time and wait with deadlines (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
@@ -165,6 +166,45 @@ fn python_admin_oversize_and_timestamp_lookups() {
             node.log_text()
         );
     }
+}
+
+#[test]
+fn kafka_python_consumes_fifty_partitions_through_one_incremental_fetch_session() {
+    let Some(python) = python() else { return };
+    let Some(kafka_python3) = kafka_python3() else {
+        return;
+    };
+    let c = start("");
+    let node = c.node(1);
+    let b = c.bootstrap();
+    let (ok, out, err) = run_python_with(
+        &python,
+        "fetch_sessions.py",
+        &[
+            "--bootstrap",
+            &b,
+            "--topic",
+            "sessions",
+            "--partitions",
+            "50",
+        ],
+        Some(&kafka_python3),
+    );
+    assert!(
+        ok && out.starts_with("ok records=1015 "),
+        "{out}\n{err}\n{}",
+        node.log_text()
+    );
+    println!("{}", out.trim());
+    // The broker holds the consumer's session with all 50 partitions, and evicted nothing.
+    let metric = |name: &str| node.metric(name, &[]).unwrap_or(-1.0);
+    assert!(
+        metric("kafka_server_fetch_session_cache_sessions") >= 1.0,
+        "{:?}",
+        node.metrics()
+    );
+    assert!(metric("kafka_server_fetch_session_cache_partitions") >= 50.0);
+    assert_eq!(metric("kafka_server_fetch_session_evictions_total"), 0.0);
 }
 
 /// Messages the broker has accepted so far (from its metrics).
