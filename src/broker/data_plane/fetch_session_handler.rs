@@ -24,8 +24,8 @@
 //!   those whose fetch offset, epochs, log start offset or byte limit changed; partitions no
 //!   longer wanted are forgotten. A topic that came back with another id (same name) is
 //!   forgotten under the old id and sent under the new one (Fetch v13 and later name topics by
-//!   id). The response carries only partitions with something new; [`answered`](
-//!   FetchSessionHandler::answered) lists them, the others are unchanged.
+//!   id). The response carries only partitions with something new;
+//!   [`answered`](FetchSessionHandler::answered) lists them, the others are unchanged.
 //! - `FETCH_SESSION_ID_NOT_FOUND` (the broker lost the session) starts over without a session;
 //!   `INVALID_FETCH_SESSION_EPOCH`, any other top-level error, a response that does not match
 //!   what was asked, or a transport error ([`handle_error`](FetchSessionHandler::handle_error))
