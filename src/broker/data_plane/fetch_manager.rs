@@ -121,10 +121,12 @@ impl FetchManager {
             return FetchContext::Sessionless;
         }
         let ids = version >= 13;
-        let mut cache = self.lock();
         if r.session_epoch == INITIAL_EPOCH || r.session_epoch == FINAL_EPOCH {
-            if r.session_id != INVALID_SESSION_ID && cache.remove(r.session_id).is_some() {
-                self.publish(&cache);
+            if r.session_id != INVALID_SESSION_ID {
+                let mut cache = self.lock();
+                if cache.remove(r.session_id).is_some() {
+                    self.publish(&cache);
+                }
             }
             if r.session_epoch == FINAL_EPOCH {
                 return FetchContext::Sessionless;
@@ -135,6 +137,7 @@ impl FetchManager {
                 params: sent(r, ids).collect(),
             };
         }
+        let mut cache = self.lock();
         let Some(session) = cache.get_mut(r.session_id) else {
             return FetchContext::Refused(FetchSessionError::IdNotFound);
         };
