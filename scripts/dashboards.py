@@ -414,6 +414,17 @@ def broker():
                    "Requests parked on each broker (`kafka_server_purgatory_size`): Produce with acks=all waiting for "
                    "the ISR, Fetch waiting for fetch.min.bytes (normal on quiet topics).",
                    "none", [(f"sum by (instance, operation) (kafka_server_purgatory_size{{{SEL}}})", "{{instance}} {{operation}}")]))
+    p.append(panel(l, "timeseries", "Fetch sessions",
+                   "Incremental fetch sessions (KIP-227) each broker holds for consumers and followers "
+                   "(`kafka_server_fetch_session_cache_sessions`, at most max.incremental.fetch.session.cache.slots) "
+                   "and the partitions they cache (`kafka_server_fetch_session_cache_partitions`).",
+                   "none", [(f"kafka_server_fetch_session_cache_sessions{{{SEL}}}", "sessions {{instance}}"),
+                            (f"kafka_server_fetch_session_cache_partitions{{{SEL}}}", "partitions {{instance}}")]))
+    p.append(panel(l, "timeseries", "Fetch session evictions",
+                   "Fetch sessions evicted per second to make room for new ones "
+                   "(`kafka_server_fetch_session_evictions_total`); steady evictions mean the cache is too small "
+                   "and fetchers fall back to full fetches.",
+                   "ops", [(f"sum by (instance) (rate(kafka_server_fetch_session_evictions_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")]))
     p.append(row(l, "Replication"))
     p.append(panel(l, "timeseries", "ISR changes by broker",
                    "ISR shrinks (`kafka_server_isr_shrinks_total`), expands (`kafka_server_isr_expands_total`) and "

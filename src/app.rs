@@ -15,6 +15,8 @@ use crate::broker::control_plane::controller_channel::ControllerChannel;
 use crate::broker::control_plane::lifecycle::{self, BrokerLifecycle};
 use crate::broker::control_plane::metadata_cache::MetadataCache;
 use crate::broker::control_plane::producer_id_manager::ProducerIdManager;
+use crate::broker::data_plane::fetch_manager::FetchManager;
+use crate::broker::data_plane::fetch_session_cache::{EVICTION_AGE, FetchSessionCache};
 use crate::broker::data_plane::replica_manager::{ReplicaManager, ReplicaPublisher};
 use crate::broker::service::BrokerService;
 use crate::controller::api::ControllerContext;
@@ -219,6 +221,14 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
                 forward: forward.clone(),
                 producer_ids: producer_ids.clone(),
                 raft: raft.clone(),
+                fetch_sessions: Arc::new(FetchManager::new(
+                    FetchSessionCache::new(
+                        config.fetch_session_cache_slots as usize,
+                        EVICTION_AGE,
+                        rand::random(),
+                    ),
+                    metrics.broker.fetch_sessions.clone(),
+                )),
                 auto_create: config
                     .auto_create_topics_enable
                     .then_some((config.num_partitions, config.default_replication_factor)),

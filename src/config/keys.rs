@@ -440,6 +440,12 @@ pub const KEYS: &[KeySpec] = &[
         Some("5000"),
         "How often each log directory's `replication-offset-checkpoint` (high watermarks) is written.",
     ),
+    key(
+        "max.incremental.fetch.session.cache.slots",
+        KeyType::Int,
+        Some("1000"),
+        "Incremental fetch sessions (KIP-227) a broker keeps for consumers and followers; 0 answers every fetch without a session.",
+    ),
     // --- kraftd's own keys
     key(
         "kraftd.http.listener",

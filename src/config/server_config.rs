@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub leader_imbalance_percentage: u32,
     /// `leader.imbalance.check.interval.seconds`.
     pub leader_imbalance_check_interval: Duration,
+    /// `max.incremental.fetch.session.cache.slots`.
+    pub fetch_session_cache_slots: u32,
     pub http_listener: SocketAddr,
     pub log_format: LogFormat,
     pub otlp_endpoint: Option<String>,
@@ -173,6 +175,11 @@ impl ServerConfig {
                 1,
                 i64::MAX as u64 / 1000,
             )),
+            fetch_session_cache_slots: r.int_in::<u32>(
+                "max.incremental.fetch.session.cache.slots",
+                0,
+                i32::MAX as u32,
+            ),
             http_listener: r.http_listener(),
             log_format: r.log_format(),
             otlp_endpoint: r.otlp_endpoint(),

@@ -242,6 +242,34 @@ pub struct BrokerMetrics {
     pub under_min_isr_partitions: IntGauge,
     pub at_min_isr_partitions: IntGauge,
     pub purgatory_size: IntGaugeVec,
+    pub fetch_sessions: FetchSessionMetrics,
+}
+
+/// The broker's incremental fetch sessions (`kafka.server:type=FetchSessionCache`).
+#[derive(Clone)]
+pub struct FetchSessionMetrics {
+    pub sessions: IntGauge,
+    pub partitions: IntGauge,
+    pub evictions: IntCounter,
+}
+
+impl FetchSessionMetrics {
+    fn register(b: &mut Builder) -> FetchSessionMetrics {
+        FetchSessionMetrics {
+            sessions: b.int_gauge(
+                "kafka_server_fetch_session_cache_sessions",
+                "Incremental fetch sessions (KIP-227) this broker holds, at most max.incremental.fetch.session.cache.slots (JMX: kafka.server:type=FetchSessionCache,name=NumIncrementalFetchSessions).",
+            ),
+            partitions: b.int_gauge(
+                "kafka_server_fetch_session_cache_partitions",
+                "Partitions cached over all incremental fetch sessions of this broker (JMX: kafka.server:type=FetchSessionCache,name=NumIncrementalFetchPartitionsCached).",
+            ),
+            evictions: b.counter(
+                "kafka_server_fetch_session_evictions_total",
+                "Incremental fetch sessions evicted to make room for new ones (JMX: kafka.server:type=FetchSessionCache,name=IncrementalFetchSessionEvictionsPerSec).",
+            ),
+        }
+    }
 }
 
 impl BrokerMetrics {
@@ -293,6 +321,7 @@ impl BrokerMetrics {
                 "kafka_server_under_replicated_partitions",
                 "Partitions this broker leads whose ISR is smaller than their replica set (JMX: kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions).",
             ),
+            fetch_sessions: FetchSessionMetrics::register(b),
         }
     }
 }

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 pub use super::metadata_metrics::{
-    BrokerMetadataMetrics, BrokerMetrics, ControllerMetrics, LEADER_ELECTION_CAUSES,
-    MetadataMetrics,
+    BrokerMetadataMetrics, BrokerMetrics, ControllerMetrics, FetchSessionMetrics,
+    LEADER_ELECTION_CAUSES, MetadataMetrics,
 };
 use super::registry::{Builder, LATENCY_BUCKETS, QUORUM_BUCKETS};
 pub use super::registry::{MetricDef, MetricGroup, MetricKind};

@@ -1,7 +1,8 @@
 //! Real clients against a real `kraftd` cluster of one controller and three brokers whose topics
 //! have replication factor 3 and `min.insync.replicas=2`: kcat (librdkafka) produces with each acks level
 //! and each compression codec and reads everything back byte-exact, ListOffsets earliest /
-//! latest / by time, and auto-creation on and off.
+//! latest / by time, and auto-creation on and off; kafka-python 3 consumes 50 partitions
+//! through one incremental fetch session (KIP-227).
 // Tests measure real time and wait with deadlines (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
@@ -184,6 +185,50 @@ fn python_admin_oversize_and_timestamp_lookups() {
             broker_logs(&c)
         );
     }
+}
+
+#[test]
+fn kafka_python_consumes_fifty_partitions_through_one_incremental_fetch_session() {
+    let Some(python) = python() else { return };
+    let Some(kafka_python3) = kafka_python3() else {
+        return;
+    };
+    let c = start("");
+    let b = c.bootstrap();
+    let (ok, out, err) = run_python_with(
+        &python,
+        "fetch_sessions.py",
+        &[
+            "--bootstrap",
+            &b,
+            "--topic",
+            "sessions",
+            "--partitions",
+            "50",
+        ],
+        Some(&kafka_python3),
+    );
+    assert!(
+        ok && out.starts_with("ok records=1015 "),
+        "{out}\n{err}\n{}",
+        broker_logs(&c)
+    );
+    println!("{}", out.trim());
+    // The leaders hold the consumer's sessions (one per broker it fetches from) with all 50
+    // partitions between them, and evicted nothing.
+    let metric = |name: &str| -> f64 {
+        c.brokers
+            .iter()
+            .map(|b| b.metric(name, &[]).unwrap_or(0.0))
+            .sum()
+    };
+    assert!(
+        metric("kafka_server_fetch_session_cache_sessions") >= 1.0,
+        "{}",
+        broker_logs(&c)
+    );
+    assert!(metric("kafka_server_fetch_session_cache_partitions") >= 50.0);
+    assert_eq!(metric("kafka_server_fetch_session_evictions_total"), 0.0);
 }
 
 /// Messages the brokers have accepted so far as leaders (from their metrics).

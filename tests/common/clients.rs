@@ -26,12 +26,44 @@ pub fn python() -> Option<PathBuf> {
     }
 }
 
+/// The directory holding kafka-python 3 (the Python client with incremental fetch sessions),
+/// installed beside the venv by `./scripts/test` (`KRAFTD_KAFKA_PYTHON3`), or `None` with the
+/// reason printed when it is missing.
+pub fn kafka_python3() -> Option<PathBuf> {
+    let dir = std::env::var_os("KRAFTD_KAFKA_PYTHON3")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/kraftd/kafka-python-3"))
+        })
+        .filter(|d| d.join("kafka").is_dir());
+    if dir.is_none() {
+        eprintln!(
+            "skipping the kafka-python 3 checks: run ./scripts/test (it installs kafka-python 3 and sets KRAFTD_KAFKA_PYTHON3)"
+        );
+    }
+    dir
+}
+
 /// Runs `tests/clients/<script>` with the venv's Python; returns (success, stdout, stderr).
 pub fn run_python(python: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
+    run_python_with(python, script, args, None)
+}
+
+/// [`run_python`] with `pythonpath` searched first for modules.
+pub fn run_python_with(
+    python: &Path,
+    script: &str,
+    args: &[&str],
+    pythonpath: Option<&Path>,
+) -> (bool, String, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
-    let out = Command::new(python)
+    let mut command = Command::new(python);
+    if let Some(dir) = pythonpath {
+        command.env("PYTHONPATH", dir);
+    }
+    let out = command
         .arg(path)
         .args(args)
         .stdin(Stdio::null())

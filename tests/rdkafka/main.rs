@@ -10,6 +10,10 @@
 //!
 //! Three brokers: an RF=1 topic whose partitions are led by different brokers; a producer and
 //! a consumer each bootstrapped from a single broker reach every leader through Metadata.
+//!
+//! Fetch sessions (KIP-227): librdkafka never asks for one (it sends session epoch -1), so a
+//! librdkafka consumer of 50 partitions leaves none; kraftd's own `FetchSessionHandler` then
+//! reads the same partitions through an incremental session.
 // Tests measure real time and wait with deadlines (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
@@ -74,6 +78,15 @@ fn replicated_cluster() -> Cluster {
         .extra(
             "auto.create.topics.enable=false\ndefault.replication.factor=3\nmin.insync.replicas=2\n",
         )
+        .start(START)
+}
+
+/// One combined node without topic auto-creation: protocol-level checks that talk to the one
+/// broker that leads everything.
+fn single_node() -> Cluster {
+    Cluster::builder()
+        .combined(1)
+        .extra("auto.create.topics.enable=false\n")
         .start(START)
 }
 
@@ -817,4 +830,183 @@ fn admin_requests_reach_the_controller_inside_envelopes() {
             "{api} on the brokers"
         );
     }
+}
+
+/// (records, next fetch offset) of a fetched record set: Kafka v2 batches back to back, each
+/// with its base offset at byte 0, its length at 8, its last offset delta at 23 and its record
+/// count at 57.
+fn batches(records: &[u8], fetch_offset: i64) -> (i64, i64) {
+    let be_i32 = |at: usize| i32::from_be_bytes(records[at..at + 4].try_into().unwrap());
+    let (mut count, mut next, mut pos) = (0i64, fetch_offset, 0usize);
+    while pos + 61 <= records.len() {
+        let base = i64::from_be_bytes(records[pos..pos + 8].try_into().unwrap());
+        let len = be_i32(pos + 8) as usize;
+        if pos + 12 + len > records.len() {
+            break;
+        }
+        next = base + be_i32(pos + 23) as i64 + 1;
+        count += be_i32(pos + 57) as i64;
+        pos += 12 + len;
+    }
+    (count, next)
+}
+
+/// Bytes of `m` encoded at Fetch v16.
+fn encoded_len<M: kafka_protocol::protocol::Encodable>(m: &M) -> usize {
+    let mut buf = bytes::BytesMut::new();
+    m.encode(&mut buf, 16).expect("encode");
+    buf.len()
+}
+
+/// Fetch sessions (KIP-227) next to librdkafka's full fetches: librdkafka reads 50 partitions
+/// without a session (it sends epoch -1), then kraftd's own `FetchSessionHandler` (the one the
+/// replica fetcher uses) reads them through an incremental session at Fetch v16: after the
+/// full fetch each request names only the partitions that moved, each response only the
+/// partitions with records, and every record arrives.
+#[test]
+fn librdkafka_fetches_without_a_session_and_the_session_handler_incrementally() {
+    use kafka_protocol::messages::{FetchRequest, MetadataRequest, metadata_request};
+    use kraftd::broker::data_plane::fetch_session_handler::{FetchSessionHandler, PartitionFetch};
+    use kraftd::types::TopicPartition;
+
+    let cluster = single_node();
+    let b = cluster.bootstrap();
+    let node = cluster.node(1);
+    let topic = "rdkafka-sessions";
+    let partitions = 50;
+    let per_partition = 20;
+    create_topic(&b, topic, partitions);
+    let wave = |n: i32, parts: &[i32]| -> Vec<(Option<i32>, Msg)> {
+        parts
+            .iter()
+            .flat_map(|p| (0..n).map(move |j| (*p, j)))
+            .map(|(p, j)| {
+                let m = Msg {
+                    key: format!("p{p}").into_bytes(),
+                    value: value_bytes((p * 1000 + j) as u64, 100),
+                    headers: Vec::new(),
+                    timestamp: now_ms(),
+                };
+                (Some(p), m)
+            })
+            .collect()
+    };
+    let all: Vec<i32> = (0..partitions).collect();
+    let producer = producer(&b, "none");
+    produce_all(&producer, topic, &wave(per_partition, &all));
+    let total = (partitions * per_partition) as usize;
+
+    let got = consume_all(&b, topic, partitions, total);
+    assert_eq!(got.len(), total);
+    let metric = |name: &str| node.metric(name, &[]).unwrap_or(-1.0);
+    assert_eq!(
+        metric("kafka_server_fetch_session_cache_sessions"),
+        0.0,
+        "librdkafka asks for no session"
+    );
+
+    let rt = runtime();
+    let mut conn = rt
+        .block_on(kraftd::network::client::KafkaConnection::connect(
+            &b,
+            "fetch-session-test",
+            CLIENT_TIMEOUT,
+        ))
+        .expect("connect");
+    let md = rt
+        .block_on(conn.send(
+            &MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default().with_name(Some(
+                    kafka_protocol::protocol::StrBytes::from_static_str(topic).into(),
+                )),
+            ])),
+            12,
+            CLIENT_TIMEOUT,
+        ))
+        .expect("Metadata");
+    let topic_id = md.topics[0].topic_id;
+    assert!(!topic_id.is_nil());
+    let mut wanted: BTreeMap<TopicPartition, PartitionFetch> = all
+        .iter()
+        .map(|p| {
+            let f = PartitionFetch {
+                topic_id,
+                fetch_offset: 0,
+                current_leader_epoch: -1,
+                last_fetched_epoch: -1,
+                log_start_offset: -1,
+                partition_max_bytes: 1 << 20,
+            };
+            (TopicPartition::new(topic, *p), f)
+        })
+        .collect();
+    let mut handler = FetchSessionHandler::new(1);
+    // Encoded Fetch v16 request and response bytes of each round.
+    let mut sizes: Vec<(usize, usize)> = Vec::new();
+    let mut received: BTreeMap<i32, i64> = BTreeMap::new();
+    // One round: (partitions sent, partitions answered, records received), and the session
+    // id afterwards.
+    let mut round = |wanted: &mut BTreeMap<TopicPartition, PartitionFetch>| {
+        let parts = handler.build(wanted);
+        let sent = parts.partition_count();
+        let request = parts.apply_to(
+            FetchRequest::default()
+                .with_max_wait_ms(100)
+                .with_min_bytes(1)
+                .with_max_bytes(50 << 20),
+        );
+        let resp = rt
+            .block_on(conn.send(&request, 16, CLIENT_TIMEOUT))
+            .expect("Fetch v16");
+        assert!(handler.handle_response(&resp), "{resp:?}");
+        sizes.push((encoded_len(&request), encoded_len(&resp)));
+        let answered = handler.answered(&resp);
+        let mut records = 0;
+        for (tp, d) in &answered {
+            assert_eq!(d.error_code, 0, "{tp}");
+            let w = wanted.get_mut(tp).unwrap();
+            let (n, next) = batches(d.records.as_deref().unwrap_or_default(), w.fetch_offset);
+            w.fetch_offset = next;
+            *received.entry(tp.partition).or_default() += n;
+            records += n;
+        }
+        ((sent, answered.len(), records), handler.session_id())
+    };
+    // The full fetch: every partition sent and answered, every record.
+    let (counts, session) = round(&mut wanted);
+    assert_eq!(counts, (50, 50, total as i64));
+    assert!(session > 0);
+    // Every position moved: all 50 sent, none has anything new (the long poll times out).
+    assert_eq!(round(&mut wanted), ((50, 0, 0), session));
+    // Nothing moved: an empty request and an empty answer.
+    assert_eq!(round(&mut wanted), ((0, 0, 0), session));
+    // Records on three partitions: only those answered.
+    produce_all(&producer, topic, &wave(5, &[3, 17, 49]));
+    let mut late = (0usize, 0i64);
+    let deadline = Instant::now() + BULK_TIMEOUT;
+    while late.1 < 15 {
+        assert!(Instant::now() < deadline, "late records: {late:?}");
+        let ((sent, answered, records), id) = round(&mut wanted);
+        assert!(
+            sent <= 3 && answered <= 3,
+            "{sent} sent, {answered} answered"
+        );
+        assert_eq!(id, session, "one session throughout");
+        late = (late.0 + answered, late.1 + records);
+    }
+    assert!(received.values().sum::<i64>() == total as i64 + 15);
+    for (p, n) in &received {
+        let want = per_partition as i64 + if [3, 17, 49].contains(p) { 5 } else { 0 };
+        assert_eq!(*n, want, "partition {p}");
+    }
+    assert_eq!(metric("kafka_server_fetch_session_cache_sessions"), 1.0);
+    assert_eq!(metric("kafka_server_fetch_session_cache_partitions"), 50.0);
+    println!(
+        "session {} at epoch {}: {} records over 50 partitions; Fetch v16 (request, response) bytes by round: {sizes:?}",
+        handler.session_id(),
+        handler.epoch(),
+        received.values().sum::<i64>()
+    );
+    // The full request names 50 partitions; the one after it, with nothing moved, none.
+    assert!(sizes[2].0 * 10 < sizes[0].0, "{sizes:?}");
 }

@@ -245,6 +245,10 @@ fn followers_replicate_and_the_isr_shrinks_and_expands() {
         });
     }
     assert_eq!(lag(leader_node), None);
+    // Each follower fetches through an incremental fetch session (KIP-227) on the leader.
+    wait_for(WAIT, "the followers' fetch sessions on the leader", || {
+        (gauge(leader_node, "kafka_server_fetch_session_cache_sessions") >= 2.0).then_some(())
+    });
 
     // A follower stops: the ISR shrinks to two, acks=all still succeeds.
     let follower = c.brokers.iter().find(|b| b.id != leader).unwrap().id;

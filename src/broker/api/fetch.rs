@@ -6,7 +6,9 @@
 //! epoch disagrees with this log gets the diverging epoch instead of records. Per-partition
 //! and response byte limits; long-poll until `min_bytes` are available or `max_wait_ms`
 //! passes (woken by the high watermark for consumers, the log end for followers). Fetch
-//! sessions (KIP-227) are declined (session id 0), so every fetch is a full fetch.
+//! sessions (KIP-227): the session is resolved before reading and the response filtered
+//! after it (`data_plane::fetch_manager`); an incremental fetch reads every partition of its
+//! session and answers only those with something new.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -289,7 +291,18 @@ fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> H
     })
 }
 
+/// Resolves the request's fetch session, reads (waiting for `min_bytes` when asked), and keeps
+/// only what is new for an incremental session.
 pub async fn handle(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> FetchResponse {
+    let context = ctx.fetch_sessions.new_context(r, version, ctx.clock.now());
+    if let Some(refused) = context.refusal() {
+        return refused;
+    }
+    let resp = read_until_ready(ctx, context.request(r), version).await;
+    ctx.fetch_sessions.complete(context, resp, ctx.clock.now())
+}
+
+async fn read_until_ready(ctx: &BrokerContext, r: &FetchRequest, version: i16) -> FetchResponse {
     let deadline = crate::clock::instant_now()
         + Duration::from_millis(r.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     // Wake on any requested partition's high watermark moving (its log end for followers).

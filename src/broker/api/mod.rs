@@ -39,6 +39,8 @@ pub struct BrokerContext {
     pub auto_create: Option<(i32, i16)>,
     pub producer_ids:
         std::sync::Arc<crate::broker::control_plane::producer_id_manager::ProducerIdManager>,
+    /// Incremental fetch sessions (KIP-227) of consumers and followers.
+    pub fetch_sessions: std::sync::Arc<crate::broker::data_plane::fetch_manager::FetchManager>,
     /// This node's raft driver: how far the committed metadata log reaches.
     pub raft: crate::raft_io::driver::RaftHandle,
 }

@@ -5,6 +5,12 @@
 //! below the leader's log start restarts the log there, and a partition error pauses that
 //! partition for `replica.fetch.backoff.ms` until the metadata moves it. The replica manager
 //! adds and removes partitions as leadership changes; a fetcher with none left stops.
+//!
+//! Fetches go through an incremental fetch session (KIP-227, [`FetchSessionHandler`]): after
+//! the first full fetch a request names only the partitions whose position or epoch changed,
+//! and the leader answers only those with something new, so a follower of thousands of quiet
+//! partitions sends and receives almost nothing per round. A session error (the leader evicted
+//! or lost the session) is followed at once by a full fetch; other request errors back off.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,17 +18,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::fetch_request::ReplicaState;
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
+use crate::broker::data_plane::fetch_session_handler::{FetchSessionHandler, PartitionFetch};
 use crate::broker::data_plane::partition::{Partition, PartitionError};
 use crate::clock::Clock;
 use crate::config::ReplicationSettings;
 use crate::network::client::KafkaConnection;
 use crate::observability::metrics::ReplicationMetrics;
+use crate::types::TopicPartition;
 
 /// The Fetch version followers send: replica state with the broker epoch (v15), topic ids.
 const FETCH_VERSION: i16 = 15;
@@ -153,11 +161,13 @@ impl ReplicaFetcher {
     pub async fn run(self: Arc<Self>, ctx: FetcherContext) {
         let source = self.source.to_string();
         let mut conn: Option<KafkaConnection> = None;
+        let mut session = FetchSessionHandler::new(self.source);
         while !self.stopped.load(Ordering::SeqCst) {
-            let Some(request) = self.build_request(&ctx) else {
+            let wanted = self.wanted(&ctx);
+            if wanted.is_empty() {
                 self.wait_for_work().await;
                 continue;
-            };
+            }
             let Some(address) = self
                 .address
                 .lock()
@@ -167,13 +177,23 @@ impl ReplicaFetcher {
                 self.wait_for_work().await;
                 continue;
             };
+            let request = session.build(&wanted).apply_to(request(&ctx));
             ctx.metrics
                 .fetcher_requests
                 .with_label_values(&[&source])
                 .inc();
             match self.exchange(&ctx, &mut conn, &address, &request).await {
-                Ok(response) if response.error_code == 0 => {
-                    self.apply(&ctx, &request, response);
+                Ok(response) if session.handle_response(&response) => {
+                    self.apply(&ctx, &wanted, response);
+                }
+                Ok(response) if is_session_error(response.error_code) => {
+                    // The leader evicted or lost this fetcher's session: the next request is
+                    // a full fetch, sent at once.
+                    tracing::debug!(
+                        source = self.source,
+                        error = response.error_code,
+                        "replica fetch session reset"
+                    );
                 }
                 Ok(response) => {
                     tracing::warn!(
@@ -189,6 +209,7 @@ impl ReplicaFetcher {
                 }
                 Err(e) => {
                     tracing::debug!(source = self.source, error = %e, "replica fetch failed");
+                    session.handle_error();
                     conn = None;
                     ctx.metrics
                         .fetcher_failed_requests
@@ -246,10 +267,10 @@ impl ReplicaFetcher {
         let _ = tokio::time::timeout(ctx.settings.fetch_backoff, self.changed.notified()).await;
     }
 
-    /// The next Fetch for every partition that is not paused; `None` when there is none.
-    fn build_request(&self, ctx: &FetcherContext) -> Option<FetchRequest> {
+    /// What to fetch of every partition that is not paused (empty when there is none).
+    fn wanted(&self, ctx: &FetcherContext) -> BTreeMap<TopicPartition, PartitionFetch> {
         let now = crate::clock::instant_now();
-        let mut topics: BTreeMap<Uuid, Vec<FetchPartition>> = BTreeMap::new();
+        let mut wanted = BTreeMap::new();
         for entry in self.entries().values_mut() {
             if let FetchStatus::Delayed(until) = entry.status
                 && until <= now
@@ -262,58 +283,36 @@ impl ReplicaFetcher {
             let Some(pos) = entry.partition.fetch_position() else {
                 continue;
             };
-            topics.entry(entry.partition.topic_id).or_default().push(
-                FetchPartition::default()
-                    .with_partition(entry.partition.index)
-                    .with_current_leader_epoch(entry.leader_epoch)
-                    .with_fetch_offset(pos.fetch_offset)
-                    .with_last_fetched_epoch(pos.last_fetched_epoch.unwrap_or(-1))
-                    .with_log_start_offset(pos.log_start_offset)
-                    .with_partition_max_bytes(ctx.settings.fetch_max_bytes as i32),
+            wanted.insert(
+                TopicPartition::new(&entry.partition.topic, entry.partition.index),
+                PartitionFetch {
+                    topic_id: entry.partition.topic_id,
+                    fetch_offset: pos.fetch_offset,
+                    current_leader_epoch: entry.leader_epoch,
+                    last_fetched_epoch: pos.last_fetched_epoch.unwrap_or(-1),
+                    log_start_offset: pos.log_start_offset,
+                    partition_max_bytes: ctx.settings.fetch_max_bytes as i32,
+                },
             );
         }
-        if topics.is_empty() {
-            return None;
-        }
-        let epoch = ctx.broker_epoch.borrow().unwrap_or(-1);
-        Some(
-            FetchRequest::default()
-                .with_replica_state(
-                    ReplicaState::default()
-                        .with_replica_id(BrokerId(ctx.node_id))
-                        .with_replica_epoch(epoch),
-                )
-                .with_max_wait_ms(ctx.settings.fetch_wait_max.as_millis() as i32)
-                .with_min_bytes(ctx.settings.fetch_min_bytes as i32)
-                .with_max_bytes(ctx.settings.fetch_response_max_bytes as i32)
-                .with_isolation_level(0)
-                .with_session_id(0)
-                .with_session_epoch(-1)
-                .with_topics(
-                    topics
-                        .into_iter()
-                        .map(|(id, partitions)| {
-                            FetchTopic::default()
-                                .with_topic_id(id)
-                                .with_partitions(partitions)
-                        })
-                        .collect(),
-                ),
-        )
+        wanted
     }
 
-    /// Applies a fetch answer to each partition it carries.
-    fn apply(&self, ctx: &FetcherContext, request: &FetchRequest, response: FetchResponse) {
-        let asked: HashMap<(Uuid, i32), (i64, i32)> = request
-            .topics
+    /// Applies a fetch answer to each partition it carries (with a session, only the
+    /// partitions with something new are there).
+    fn apply(
+        &self,
+        ctx: &FetcherContext,
+        wanted: &BTreeMap<TopicPartition, PartitionFetch>,
+        response: FetchResponse,
+    ) {
+        let asked: HashMap<(Uuid, i32), (i64, i32)> = wanted
             .iter()
-            .flat_map(|t| {
-                t.partitions.iter().map(|p| {
-                    (
-                        (t.topic_id, p.partition),
-                        (p.fetch_offset, p.current_leader_epoch),
-                    )
-                })
+            .map(|(tp, f)| {
+                (
+                    (f.topic_id, tp.partition),
+                    (f.fetch_offset, f.current_leader_epoch),
+                )
             })
             .collect();
         let now_ms = ctx.clock.wall_ms();
@@ -441,6 +440,28 @@ impl ReplicaFetcher {
             .with_label_values(&[&source])
             .set(seconds);
     }
+}
+
+/// The Fetch request every round starts from: this follower's replica state and the
+/// `replica.fetch.*` limits; the session fills in the partitions.
+fn request(ctx: &FetcherContext) -> FetchRequest {
+    let epoch = ctx.broker_epoch.borrow().unwrap_or(-1);
+    FetchRequest::default()
+        .with_replica_state(
+            ReplicaState::default()
+                .with_replica_id(BrokerId(ctx.node_id))
+                .with_replica_epoch(epoch),
+        )
+        .with_max_wait_ms(ctx.settings.fetch_wait_max.as_millis() as i32)
+        .with_min_bytes(ctx.settings.fetch_min_bytes as i32)
+        .with_max_bytes(ctx.settings.fetch_response_max_bytes as i32)
+        .with_isolation_level(0)
+}
+
+/// A top-level error that only means the session is gone: the next (full) fetch goes at once.
+fn is_session_error(code: i16) -> bool {
+    code == ResponseError::FetchSessionIdNotFound.code()
+        || code == ResponseError::InvalidFetchSessionEpoch.code()
 }
 
 /// How long a partition pauses after error `e`. A leader that does not know the partition or
