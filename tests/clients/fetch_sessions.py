@@ -1,13 +1,14 @@
 """A consumer with incremental fetch sessions (KIP-227) over many partitions, driven by
 tests/clients/main.rs. kafka-python 3 opens a session with its first (full) fetch and then
-sends incremental fetches that name only the partitions whose position changed; the broker
-answers only partitions with something new.
+sends incremental fetches that name only the partitions whose position changed; each broker
+answers only partitions with something new. The topic has replication factor 3 on three
+brokers, so the consumer holds one session per partition leader.
 
 The topic is created and filled with confluent-kafka (librdkafka); the consumer is
 kafka-python 3, found on PYTHONPATH (tests/clients/main.rs sets it). Two waves of records:
 one on every partition, then a few more on three partitions while the consumer keeps its
-session. Prints "ok records=N session_id=S epoch=E" when every record arrived exactly once
-and in order per partition, with the fetch session still open and its epoch advanced.
+sessions. Prints "ok records=N sessions=[(id, epoch), ...]" when every record arrived exactly
+once and in order per partition, with every fetch session still open and its epoch advanced.
 """
 import argparse
 import sys
@@ -51,13 +52,14 @@ def consume(consumer, want, got, deadline_s):
                 seen.append((m.offset, m.value))
 
 
-def session_of(consumer):
-    """(session id, next epoch) of the consumer's fetch session with its one broker."""
+def sessions_of(consumer, brokers):
+    """Broker id -> (session id, next epoch) of the consumer's fetch session with each of the
+    `brokers` it fetches from (one session per partition leader)."""
     handlers = consumer._fetcher._session_handlers
-    if len(handlers) != 1:
-        fail(f"expected one fetch session handler, have {len(handlers)}")
-    (handler,) = handlers.values()
-    return handler.next_metadata.session_id, handler.next_metadata.epoch
+    if len(handlers) != brokers:
+        fail(f"expected {brokers} fetch session handlers (one per leader), have {len(handlers)}")
+    return {node: (h.next_metadata.session_id, h.next_metadata.epoch)
+            for node, h in handlers.items()}
 
 
 def main():
@@ -72,7 +74,7 @@ def main():
 
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     admin.create_topics([NewTopic(args.topic, num_partitions=args.partitions,
-                                  replication_factor=1)])[args.topic].result(30)
+                                  replication_factor=3)])[args.topic].result(30)
     first = [(p, f"{p}-{i}".encode()) for p in range(args.partitions)
              for i in range(args.per_partition)]
     produce(args.bootstrap, args.topic, first)
@@ -85,9 +87,10 @@ def main():
     consumer.seek_to_beginning(*tps)
     got = {}
     consume(consumer, len(first), got, 60)
-    session_id, epoch = session_of(consumer)
-    if session_id <= 0 or epoch < 1:
-        fail(f"no incremental fetch session after the first wave: id {session_id} epoch {epoch}")
+    leaders = len({consumer._client.cluster.leader_for_partition(tp) for tp in tps})
+    before = sessions_of(consumer, leaders)
+    if any(sid <= 0 or epoch < 1 for sid, epoch in before.values()):
+        fail(f"no incremental fetch session after the first wave: {before}")
 
     # Quiet polls: incremental fetches whose answers carry no partition.
     for _ in range(5):
@@ -97,10 +100,9 @@ def main():
               for i in range(5)]
     produce(args.bootstrap, args.topic, second)
     consume(consumer, len(first) + len(second), got, 60)
-    later_id, later_epoch = session_of(consumer)
-    if later_id != session_id or later_epoch <= epoch:
-        fail(f"the session did not continue: id {session_id} -> {later_id}, "
-             f"epoch {epoch} -> {later_epoch}")
+    after = sessions_of(consumer, leaders)
+    if any(after[n][0] != sid or after[n][1] <= epoch for n, (sid, epoch) in before.items()):
+        fail(f"the sessions did not continue: {before} -> {after}")
 
     want = {}
     for p, v in first + second:
@@ -110,7 +112,7 @@ def main():
         diff = [p for p in sorted(set(want) | set(have)) if have.get(p) != want.get(p)]
         fail(f"records differ on partitions {diff[:5]}")
     print(f"ok records={sum(len(v) for v in have.values())} "
-          f"session_id={later_id} epoch={later_epoch}")
+          f"sessions={sorted(after.values())}")
     sys.stdout.flush()
     consumer.close()
 
