@@ -359,7 +359,7 @@ pub const KEYS: &[KeySpec] = &[
     key(
         "kraftd.broker.disconnect.fence.ms",
         KeyType::Long,
-        Some("500"),
+        Some("300"),
         "The active controller fences a broker this long after the connection carrying its heartbeats closed (a crashed or killed process), unless it heartbeats again first; 0 disables (only `broker.session.timeout.ms` fences). Not in Kafka; ADR 0012.",
     ),
     key(

@@ -97,7 +97,7 @@ fn defaults_are_kafkas() {
         Some(Duration::from_millis(500))
     );
     assert_eq!(c.broker_session_timeout, Duration::from_millis(9000));
-    assert_eq!(c.broker_disconnect_fence, Some(Duration::from_millis(500)));
+    assert_eq!(c.broker_disconnect_fence, Some(Duration::from_millis(300)));
     assert!(c.auto_leader_rebalance);
     assert_eq!(c.leader_imbalance_percentage, 10);
     assert_eq!(c.leader_imbalance_check_interval, Duration::from_secs(300));

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
 
+use crate::controller::heartbeat_sessions::HeartbeatSessions;
 use crate::controller::quorum_controller::ControllerHandle;
 use crate::controller::request::ControllerRequest;
-use crate::controller::service::HeartbeatSessions;
 use crate::network::{Handled, Route, Session};
 use crate::protocol::request::{RequestError, RequestHead};
 use crate::protocol::response::EncodedResponse;

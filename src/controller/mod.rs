@@ -10,6 +10,7 @@ pub mod config_control;
 pub mod context;
 pub mod envelope;
 pub mod feature_control;
+pub mod heartbeat_sessions;
 pub mod partition_change;
 pub mod periodic;
 pub mod placement;

@@ -1,10 +1,7 @@
 //! The controller listener's service: the KRaft RPCs (`raft_io::routes`), the quorum
-//! controller's APIs (`api`) and Envelope (`envelope`), in one route table; and which
-//! connection carries which broker's heartbeats, so that the controller hears when a broker's
-//! heartbeat connection closes (ADR 0012).
-
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+//! controller's APIs (`api`) and Envelope (`envelope`), in one route table; a closed
+//! connection that carried a broker's heartbeats is reported to the controller
+//! (`heartbeat_sessions`, ADR 0012).
 
 use kafka_protocol::messages::ApiKey;
 
@@ -32,38 +29,6 @@ pub fn forwarded_ranges() -> Vec<ApiRange> {
         .chain(std::iter::once(&ApiKey::DescribeQuorum))
         .filter_map(|k| table.get(*k).map(|r| r.range))
         .collect()
-}
-
-/// Which connection (session id) carried each broker's latest BrokerHeartbeat, and with
-/// which broker epoch.
-#[derive(Debug, Default)]
-pub struct HeartbeatSessions {
-    by_broker: Mutex<BTreeMap<i32, (u64, i64)>>,
-}
-
-impl HeartbeatSessions {
-    /// A BrokerHeartbeat of `broker` at `epoch` arrived on `session`, before the controller
-    /// sees it: a close of the broker's previous connection noticed from now on is not its
-    /// heartbeat connection's any more.
-    pub fn heartbeat(&self, session: u64, broker: i32, epoch: i64) {
-        self.lock().insert(broker, (session, epoch));
-    }
-
-    /// `session` closed: the broker (and epoch) whose latest heartbeat it carried, if any.
-    pub fn closed(&self, session: u64) -> Option<(i32, i64)> {
-        let mut map = self.lock();
-        let (&broker, &(_, epoch)) = map.iter().find(|(_, (s, _))| *s == session)?;
-        map.remove(&broker);
-        Some((broker, epoch))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, (u64, i64)>> {
-        // The map stays consistent whatever a panicking holder did: each update is one insert
-        // or remove.
-        self.by_broker
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }
 
 /// The controller listener's service: [`routes`] over a [`ControllerContext`]; a closed
@@ -98,25 +63,5 @@ impl Service for ControllerService {
                 .controller
                 .heartbeat_connection_closed(broker, epoch);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::HeartbeatSessions;
-
-    #[test]
-    fn only_the_connection_of_the_latest_heartbeat_reports_its_broker() {
-        let s = HeartbeatSessions::default();
-        s.heartbeat(1, 4, 100);
-        s.heartbeat(2, 5, 200);
-        assert_eq!(s.closed(3), None, "a connection that carried no heartbeat");
-        // Broker 4 reconnected: its new connection carried a heartbeat before the old one's
-        // close was noticed.
-        s.heartbeat(7, 4, 100);
-        assert_eq!(s.closed(1), None);
-        assert_eq!(s.closed(7), Some((4, 100)));
-        assert_eq!(s.closed(7), None, "reported once");
-        assert_eq!(s.closed(2), Some((5, 200)));
     }
 }

@@ -120,3 +120,33 @@ pub fn kcat(args: &[&str], stdin: &str, timeout: Duration) -> (bool, String, Str
     }
     (status.is_some_and(|s| s.success()), out, err)
 }
+
+/// Waits (up to `timeout`) until the Metadata of `topic` names a leader for each of its
+/// `partitions`, and returns partition → leader.
+pub fn wait_for_leaders(
+    admin: &rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> std::collections::BTreeMap<i32, i32> {
+    super::process::wait_for(
+        timeout,
+        &format!("leaders for every partition of {topic}"),
+        || {
+            let md = admin
+                .inner()
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .ok()?;
+            let t = md.topics().iter().find(|t| t.name() == topic)?;
+            if t.error().is_some() || t.partitions().len() != partitions as usize {
+                return None;
+            }
+            let leaders: std::collections::BTreeMap<i32, i32> = t
+                .partitions()
+                .iter()
+                .map(|p| (p.id(), p.leader()))
+                .collect();
+            leaders.values().all(|l| *l >= 0).then_some(leaders)
+        },
+    )
+}

@@ -144,45 +144,21 @@ fn admin_options() -> AdminOptions {
         .operation_timeout(Some(CLIENT_TIMEOUT))
 }
 
-/// Creates `name` through the admin client and waits until its metadata shows a leader for
-/// every partition.
+/// Creates `name` with replication factor 3 through the admin client and waits until its
+/// metadata shows a leader for every partition.
 fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    create_topic_with(bootstrap, name, partitions, 3)
+}
+
+/// [`create_topic`] with replication factor `rf`.
+fn create_topic_with(bootstrap: &str, name: &str, partitions: i32, rf: i32) {
     let admin = admin(bootstrap);
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(3));
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(rf));
     let results = runtime()
         .block_on(admin.create_topics([&topic], &admin_options()))
         .expect("CreateTopics request");
     assert_eq!(results, vec![Ok(name.to_string())], "CreateTopics {name}");
-    wait_for_leaders(&admin, name, partitions);
-}
-
-/// Waits until the metadata of `topic` has `partitions` partitions that all have a leader,
-/// and returns partition → leader.
-fn wait_for_leaders(
-    admin: &AdminClient<DefaultClientContext>,
-    topic: &str,
-    partitions: i32,
-) -> BTreeMap<i32, i32> {
-    wait_for(
-        START,
-        &format!("leaders for every partition of {topic}"),
-        || {
-            let md = admin
-                .inner()
-                .fetch_metadata(Some(topic), Duration::from_secs(5))
-                .ok()?;
-            let t = md.topics().iter().find(|t| t.name() == topic)?;
-            if t.error().is_some() || t.partitions().len() != partitions as usize {
-                return None;
-            }
-            let leaders: BTreeMap<i32, i32> = t
-                .partitions()
-                .iter()
-                .map(|p| (p.id(), p.leader()))
-                .collect();
-            leaders.values().all(|l| *l >= 0).then_some(leaders)
-        },
-    )
+    wait_for_leaders(&admin, name, partitions, START);
 }
 
 /// The compression codecs this build of librdkafka supports (always includes `none`).
@@ -527,7 +503,7 @@ fn admin_client_creates_describes_and_deletes_a_topic() {
         .block_on(admin.create_topics([&topic], &opts))
         .expect("CreateTopics request");
     assert_eq!(results, vec![Ok("rdkafka-admin".to_string())]);
-    let leaders = wait_for_leaders(&admin, "rdkafka-admin", 3);
+    let leaders = wait_for_leaders(&admin, "rdkafka-admin", 3, START);
     assert!(leaders.values().all(|l| (2..=4).contains(l)), "{leaders:?}");
     let size_series = "kafka_log_size_bytes{topic=\"rdkafka-admin\"}";
     wait_for(
@@ -690,7 +666,7 @@ fn rdkafka_follows_rf1_partition_leaders_across_three_brokers() {
     let first = cluster.brokers[0].addr();
     let second = cluster.brokers[1].addr();
     create_topic(&first, topic, partitions);
-    let leaders = wait_for_leaders(&admin(&second), topic, partitions);
+    let leaders = wait_for_leaders(&admin(&second), topic, partitions, START);
     let distinct: BTreeSet<i32> = leaders.values().copied().collect();
     assert_eq!(
         distinct,
@@ -875,7 +851,7 @@ fn librdkafka_fetches_without_a_session_and_the_session_handler_incrementally() 
     let topic = "rdkafka-sessions";
     let partitions = 50;
     let per_partition = 20;
-    create_topic(&b, topic, partitions);
+    create_topic_with(&b, topic, partitions, 1);
     let wave = |n: i32, parts: &[i32]| -> Vec<(Option<i32>, Msg)> {
         parts
             .iter()

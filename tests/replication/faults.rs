@@ -186,18 +186,25 @@ fn summary(what: &str, samples: &[Duration]) {
 }
 
 /// `kill -9` of the leader of a partition (each partition in turn), then restart. Also the
-/// partition-leader failover measurement: kill → first acknowledgement of a record sent to
-/// that partition after the kill.
+/// partition-leader failover measurement: kill → a surviving broker's Metadata names a new
+/// leader (the server's part), and kill → first acknowledgement of a record sent to that
+/// partition after the kill (end to end, through librdkafka).
 #[test]
 fn no_acknowledged_record_is_lost_when_partition_leaders_are_killed() {
     let mut s = Setup::new("faults-leader");
-    let (mut failover, mut all, mut heal) = (vec![], vec![], vec![]);
+    let (mut metadata, mut failover, mut all, mut heal) = (vec![], vec![], vec![], vec![]);
     for i in 0..trials() {
         let p = i as i32 % PARTITIONS;
         let leader = s.leader_of(p);
         s.w.rotate_consumer();
         let t = Instant::now();
         s.c.node_mut(leader).kill();
+        // The server's part: kill → a surviving broker's Metadata names another leader.
+        let moved = s.wait_or_logs(FAILOVER_BOUND, "a new leader in the metadata", || {
+            s.partitions().and_then(|ps| {
+                (ps[p as usize].0 != leader && ps[p as usize].0 >= 0).then(Instant::now)
+            })
+        });
         let first = s.wait_or_logs(FAILOVER_BOUND, "the partition's failover", || {
             s.w.first_ack_after(p, t)
         });
@@ -207,11 +214,13 @@ fn no_acknowledged_record_is_lost_when_partition_leaders_are_killed() {
         s.c.node_mut(leader).start(START);
         let healed = s.wait_healed();
         eprintln!(
-            "leader kill {i}: partition {p} leader {leader}: first ack {:?}, every partition {:?}, \
-             healed {healed:?} after the restart",
+            "leader kill {i}: partition {p} leader {leader}: new leader in metadata {:?}, first \
+             ack {:?}, every partition {:?}, healed {healed:?} after the restart",
+            moved - t,
             first - t,
             every - t
         );
+        metadata.push(moved - t);
         failover.push(first - t);
         all.push(every - t);
         heal.push(healed);
@@ -224,6 +233,7 @@ fn no_acknowledged_record_is_lost_when_partition_leaders_are_killed() {
         ),
         &failover,
     );
+    summary("kill -9 of a leader → new leader in Metadata", &metadata);
     summary("kill -9 of a leader → every partition acknowledging", &all);
     summary("restart → healed", &heal);
 }

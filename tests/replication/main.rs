@@ -83,30 +83,7 @@ fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> BTreeMap<i32, i
         .block_on(admin.create_topics([&topic], &opts))
         .expect("CreateTopics");
     assert_eq!(results, vec![Ok(name.to_string())]);
-    leaders(&admin, name, partitions)
-}
-
-fn leaders(
-    admin: &AdminClient<DefaultClientContext>,
-    topic: &str,
-    partitions: i32,
-) -> BTreeMap<i32, i32> {
-    wait_for(WAIT, &format!("leaders of {topic}"), || {
-        let md = admin
-            .inner()
-            .fetch_metadata(Some(topic), Duration::from_secs(5))
-            .ok()?;
-        let t = md.topics().iter().find(|t| t.name() == topic)?;
-        if t.error().is_some() || t.partitions().len() != partitions as usize {
-            return None;
-        }
-        let l: BTreeMap<i32, i32> = t
-            .partitions()
-            .iter()
-            .map(|p| (p.id(), p.leader()))
-            .collect();
-        l.values().all(|l| *l >= 0).then_some(l)
-    })
+    wait_for_leaders(&admin, name, partitions, WAIT)
 }
 
 /// One delivery report: the value, and its (partition, offset) or the error.
