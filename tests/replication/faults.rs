@@ -214,8 +214,9 @@ fn no_acknowledged_record_is_lost_when_partition_leaders_are_killed() {
         s.c.node_mut(leader).start(START);
         let healed = s.wait_healed();
         eprintln!(
-            "leader kill {i}: partition {p} leader {leader}: new leader in metadata {:?}, first \
-             ack {:?}, every partition {:?}, healed {healed:?} after the restart",
+            "leader kill {i} (at {:?}): partition {p} leader {leader}: new leader in metadata \
+             {:?}, first ack {:?}, every partition {:?}, healed {healed:?} after the restart",
+            s.w.since_start(t),
             moved - t,
             first - t,
             every - t

@@ -27,8 +27,8 @@ const DRAIN: Duration = Duration::from_secs(60);
 
 /// The history being written, and per partition the (sent, acked) instants of every
 /// acknowledgement in arrival order (what availability is measured from).
-#[derive(Default)]
 struct Recorder {
+    started: Instant,
     history: History,
     acks: BTreeMap<i32, Vec<(Instant, Instant)>>,
     consumer_errors: Vec<String>,
@@ -43,7 +43,20 @@ fn lock(s: &Shared) -> MutexGuard<'_, Recorder> {
 /// Delivery reports land in the history entry whose index is the opaque.
 struct Reports(Shared);
 
-impl ClientContext for Reports {}
+impl ClientContext for Reports {
+    /// librdkafka's log lines, printed with the time since the workload started when
+    /// `KRAFTD_REPLICATION_RDKAFKA_DEBUG` names debug contexts (e.g. `metadata,msg,broker`);
+    /// dropped otherwise.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        if std::env::var_os(RDKAFKA_DEBUG).is_some() {
+            let at = lock(&self.0).started.elapsed();
+            eprintln!("[{at:>12.3?}] rdkafka {level:?} {fac}: {log_message}");
+        }
+    }
+}
+
+/// Environment variable: librdkafka `debug` contexts for the workload's producer.
+const RDKAFKA_DEBUG: &str = "KRAFTD_REPLICATION_RDKAFKA_DEBUG";
 
 impl ProducerContext for Reports {
     type DeliveryOpaque = usize;
@@ -90,7 +103,12 @@ impl Workload {
     /// Starts producing `rate` records per second to `topic` (partitions `0..partitions`) and
     /// consuming them.
     pub fn start(bootstrap: &str, topic: &str, partitions: i32, rate: u32) -> Workload {
-        let shared = Shared::default();
+        let shared = Shared::new(Mutex::new(Recorder {
+            started: Instant::now(),
+            history: History::default(),
+            acks: BTreeMap::new(),
+            consumer_errors: Vec::new(),
+        }));
         let stop = Arc::new(AtomicBool::new(false));
         let rotate = Arc::new(AtomicBool::new(false));
         let producer = {
@@ -143,6 +161,11 @@ impl Workload {
             .max()
     }
 
+    /// `t` as time since the workload started (the clock of the librdkafka debug lines).
+    pub fn since_start(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(lock(&self.shared).started)
+    }
+
     /// (sent, acknowledged, records read) so far.
     pub fn progress(&self) -> (usize, usize, usize) {
         let r = lock(&self.shared);
@@ -189,11 +212,18 @@ fn produce_loop(
     partitions: i32,
     rate: u32,
 ) {
-    let p: ThreadedProducer<Reports> = client_config(bootstrap)
+    let mut config = client_config(bootstrap);
+    config
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "2")
-        .set("message.timeout.ms", "60000")
+        .set("message.timeout.ms", "60000");
+    if let Ok(contexts) = std::env::var(RDKAFKA_DEBUG) {
+        config
+            .set("debug", contexts)
+            .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+    }
+    let p: ThreadedProducer<Reports> = config
         .create_with_context(Reports(shared.clone()))
         .expect("producer");
     let interval = Duration::from_secs(1) / rate.max(1);

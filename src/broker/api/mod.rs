@@ -49,12 +49,15 @@ impl BrokerContext {
     /// The error for a partition with no local replica, from the metadata this broker
     /// answers with (see [`no_replica_error`]).
     /// While this broker's image lags the metadata log it has already fetched as committed,
-    /// a topic it does not know yet may exist: that answer is the retriable
-    /// NOT_LEADER_OR_FOLLOWER, never UNKNOWN_TOPIC_OR_PARTITION.
+    /// a topic it does not know yet may exist; and a topic deleted moments ago may already be
+    /// created again, listed by a broker whose metadata is ahead of this one's. Both answers
+    /// are the retriable NOT_LEADER_OR_FOLLOWER, never UNKNOWN_TOPIC_OR_PARTITION.
     pub fn no_replica_error(&self, topic: &str, partition: i32) -> ResponseError {
         let image = self.cache.image();
         let e = no_replica_error(&image, topic, partition);
-        if e == ResponseError::UnknownTopicOrPartition && self.image_lags(&image) {
+        if e == ResponseError::UnknownTopicOrPartition
+            && (self.image_lags(&image) || self.cache.deleted_recently(topic))
+        {
             ResponseError::NotLeaderOrFollower
         } else {
             e

@@ -1,9 +1,13 @@
 //! The broker's view of the cluster: the latest published metadata image, read by the request
 //! handlers (Metadata, DescribeCluster, …) without locks. It is a metadata publisher, the
 //! last of a broker's: an image reaches it only after the replica manager has acted on it, so
-//! a partition this broker answers for already has its local replica.
+//! a partition this broker answers for already has its local replica. It also remembers the
+//! names of topics deleted in the last [`RECENT_DELETION_WINDOW`]: a topic created again under
+//! such a name may already be listed by another broker while this one has not heard of it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -11,10 +15,15 @@ use crate::metadata::image::MetadataImage;
 use crate::metadata_io::listener::MetadataState;
 use crate::metadata_io::publisher::{MetadataPublisher, MetadataUpdate, Publishing};
 
+/// How long a deleted topic's name counts as recently deleted.
+pub const RECENT_DELETION_WINDOW: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct MetadataCache {
     sender: Arc<watch::Sender<MetadataState>>,
     state: watch::Receiver<MetadataState>,
+    /// Topic name → when this broker applied its deletion, for [`RECENT_DELETION_WINDOW`].
+    deleted: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl Default for MetadataCache {
@@ -30,7 +39,19 @@ impl MetadataCache {
         MetadataCache {
             sender: Arc::new(sender),
             state,
+            deleted: Arc::default(),
         }
+    }
+
+    /// Whether a topic named `topic` was deleted within the last [`RECENT_DELETION_WINDOW`].
+    pub fn deleted_recently(&self, topic: &str) -> bool {
+        self.deletions().get(topic).is_some_and(|at| {
+            crate::clock::instant_now().duration_since(*at) < RECENT_DELETION_WINDOW
+        })
+    }
+
+    fn deletions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        lock(&self.deleted)
     }
 
     /// The current image (cheap: an `Arc`).
@@ -73,12 +94,26 @@ impl MetadataCache {
     }
 }
 
+/// Each update of the map is one insert or a prune: consistent whatever a panicking holder
+/// did.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl MetadataPublisher for MetadataCache {
     fn name(&self) -> &'static str {
         "metadata_cache"
     }
 
     fn publish<'a>(&'a self, update: &'a MetadataUpdate) -> Publishing<'a> {
+        if !update.changes.removed_topics.is_empty() || !self.deletions().is_empty() {
+            let now = crate::clock::instant_now();
+            let mut deleted = self.deletions();
+            deleted.retain(|_, at| now.duration_since(*at) < RECENT_DELETION_WINDOW);
+            for name in update.changes.removed_topics.values() {
+                deleted.insert(name.clone(), now);
+            }
+        }
         self.sender.send_replace(MetadataState {
             image: update.image.clone(),
             leader: update.leader,
