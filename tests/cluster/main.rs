@@ -19,6 +19,17 @@ use kraftd::network::client::KafkaConnection;
 
 const START: Duration = Duration::from_secs(30);
 
+/// The tests of this file run one at a time: each measures quorum timings (failover, no
+/// election under CPU load) that a second cluster starting, failing over or fsyncing beside it
+/// would distort.
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 /// Three controllers (ids 1-3), started and healthy.
 fn controllers() -> Cluster {
     Cluster::builder()
@@ -101,6 +112,7 @@ fn wait_follower(c: &Node) {
 
 #[test]
 fn three_controllers_elect_fail_over_and_rejoin() {
+    let _one = one_cluster_at_a_time();
     let mut c = controllers();
     let cs = &mut c.controllers;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -199,6 +211,7 @@ fn counter(c: &Node, name: &str) -> f64 {
 /// after the first. Runs `KRAFTD_SOAK_SECONDS` (default 20; the documented soak is 600).
 #[test]
 fn no_spurious_elections_while_both_cores_are_busy() {
+    let _one = one_cluster_at_a_time();
     let c = controllers();
     let cs = &c.controllers;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -260,6 +273,7 @@ fn no_spurious_elections_while_both_cores_are_busy() {
 
 #[test]
 fn follower_lag_metrics_move_when_a_follower_stops_and_recover() {
+    let _one = one_cluster_at_a_time();
     let mut c = controllers();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
