@@ -11,9 +11,13 @@
 //! and the leader answers only those with something new, so a follower of thousands of quiet
 //! partitions sends and receives almost nothing per round. A session error (the leader evicted
 //! or lost the session) is followed at once by a full fetch; other request errors back off.
+//!
+//! A fetch parked at the leader does not hold back a partition added meanwhile (a new topic, a
+//! leadership move): the fetch is abandoned with its connection and the next one carries it;
+//! and while a partition is paused, fetches wait at most until it is due again.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -72,6 +76,9 @@ pub struct ReplicaFetcher {
     address: Mutex<Option<String>>,
     partitions: Mutex<BTreeMap<(String, i32), FetchEntry>>,
     changed: Notify,
+    /// Bumped with every change of partitions, source address or stop, before `changed` is
+    /// notified.
+    generation: AtomicU64,
     stopped: AtomicBool,
 }
 
@@ -83,6 +90,7 @@ impl ReplicaFetcher {
             address: Mutex::new(None),
             partitions: Mutex::new(BTreeMap::new()),
             changed: Notify::new(),
+            generation: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
         })
     }
@@ -97,7 +105,7 @@ impl ReplicaFetcher {
         if *a != address {
             *a = address;
             drop(a);
-            self.changed.notify_one();
+            self.changed();
         }
     }
 
@@ -121,7 +129,7 @@ impl ReplicaFetcher {
                 },
             );
             drop(entries);
-            self.changed.notify_one();
+            self.changed();
         }
     }
 
@@ -154,7 +162,26 @@ impl ReplicaFetcher {
 
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
+        self.changed();
+    }
+
+    /// Wakes the fetch loop after a change of partitions, address or the stop flag.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.changed.notify_one();
+    }
+
+    /// How long the leader may hold the next fetch: `replica.fetch.wait.max.ms`, or less when
+    /// a paused partition is due to be fetched again sooner.
+    fn max_wait(&self, ctx: &FetcherContext) -> std::time::Duration {
+        let now = crate::clock::instant_now();
+        self.entries()
+            .values()
+            .filter_map(|e| match e.status {
+                FetchStatus::Delayed(until) => Some(until.saturating_duration_since(now)),
+                _ => None,
+            })
+            .fold(ctx.settings.fetch_wait_max, std::time::Duration::min)
     }
 
     /// Fetches until stopped.
@@ -163,6 +190,8 @@ impl ReplicaFetcher {
         let mut conn: Option<KafkaConnection> = None;
         let mut session = FetchSessionHandler::new(self.source);
         while !self.stopped.load(Ordering::SeqCst) {
+            // Read before the partitions: a change after this interrupts the fetch below.
+            let generation = self.generation.load(Ordering::SeqCst);
             let wanted = self.wanted(&ctx);
             if wanted.is_empty() {
                 self.wait_for_work().await;
@@ -177,12 +206,37 @@ impl ReplicaFetcher {
                 self.wait_for_work().await;
                 continue;
             };
-            let request = session.build(&wanted).apply_to(request(&ctx));
+            let request = session
+                .build(&wanted)
+                .apply_to(request(&ctx, self.max_wait(&ctx)));
             ctx.metrics
                 .fetcher_requests
                 .with_label_values(&[&source])
                 .inc();
-            match self.exchange(&ctx, &mut conn, &address, &request).await {
+            // A partition added while a fetch is parked at the leader (up to
+            // `replica.fetch.wait.max.ms` when nothing it carries moves) would wait for that
+            // fetch to end: the fetch is abandoned instead, with its connection, and the next
+            // one (full, as the session's state is unknown) carries the new partition.
+            let outcome = {
+                let exchange = self.exchange(&ctx, &mut conn, &address, &request);
+                tokio::pin!(exchange);
+                loop {
+                    tokio::select! {
+                        r = &mut exchange => break Some(r),
+                        () = self.changed.notified() => {
+                            if self.generation.load(Ordering::SeqCst) != generation {
+                                break None;
+                            }
+                        }
+                    }
+                }
+            };
+            let Some(outcome) = outcome else {
+                conn = None;
+                session.handle_error();
+                continue;
+            };
+            match outcome {
                 Ok(response) if session.handle_response(&response) => {
                     self.apply(&ctx, &wanted, response);
                 }
@@ -442,9 +496,9 @@ impl ReplicaFetcher {
     }
 }
 
-/// The Fetch request every round starts from: this follower's replica state and the
-/// `replica.fetch.*` limits; the session fills in the partitions.
-fn request(ctx: &FetcherContext) -> FetchRequest {
+/// The Fetch request every round starts from: this follower's replica state, the
+/// `replica.fetch.*` limits and `max_wait`; the session fills in the partitions.
+fn request(ctx: &FetcherContext, max_wait: std::time::Duration) -> FetchRequest {
     let epoch = ctx.broker_epoch.borrow().unwrap_or(-1);
     FetchRequest::default()
         .with_replica_state(
@@ -452,7 +506,7 @@ fn request(ctx: &FetcherContext) -> FetchRequest {
                 .with_replica_id(BrokerId(ctx.node_id))
                 .with_replica_epoch(epoch),
         )
-        .with_max_wait_ms(ctx.settings.fetch_wait_max.as_millis() as i32)
+        .with_max_wait_ms(max_wait.as_millis() as i32)
         .with_min_bytes(ctx.settings.fetch_min_bytes as i32)
         .with_max_bytes(ctx.settings.fetch_response_max_bytes as i32)
         .with_isolation_level(0)
