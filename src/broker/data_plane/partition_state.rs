@@ -378,10 +378,11 @@ pub fn next_role(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn reg(leader: i32, epoch: i32, pepoch: i32, isr: &[i32]) -> PartitionRegistration {
+    /// A registration of replicas 1, 2, 3 (also used by the partition tests).
+    pub(crate) fn reg(leader: i32, epoch: i32, pepoch: i32, isr: &[i32]) -> PartitionRegistration {
         PartitionRegistration {
             replicas: vec![1, 2, 3],
             isr: isr.to_vec(),

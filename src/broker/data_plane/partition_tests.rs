@@ -5,7 +5,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::*;
-use crate::metadata::partition_registration::PartitionRegistration;
+use crate::broker::data_plane::partition_state::tests::reg;
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -25,17 +25,6 @@ fn settings(min_isr: i32) -> PartitionSettings {
         timestamp_after_max_ms: i64::MAX,
         max_uncompressed_bytes: 100 << 20,
         eligible_leader_replicas: false,
-    }
-}
-
-fn reg(leader: i32, epoch: i32, pepoch: i32, isr: &[i32]) -> PartitionRegistration {
-    PartitionRegistration {
-        replicas: vec![1, 2, 3],
-        isr: isr.to_vec(),
-        leader,
-        leader_epoch: epoch,
-        partition_epoch: pepoch,
-        ..Default::default()
     }
 }
 
