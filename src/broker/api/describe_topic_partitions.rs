@@ -108,7 +108,6 @@ fn partition_entry(
     id: i32,
     p: &PartitionRegistration,
 ) -> DescribeTopicPartitionsResponsePartition {
-    let live = |b: &i32| image.cluster.brokers.get(b).is_some_and(|x| !x.fenced);
     let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
     DescribeTopicPartitionsResponsePartition::default()
         .with_error_code(if p.has_leader() {
@@ -123,11 +122,5 @@ fn partition_entry(
         .with_isr_nodes(ids(&p.isr))
         .with_eligible_leader_replicas(Some(ids(&p.elr)))
         .with_last_known_elr(Some(ids(&p.last_known_elr)))
-        .with_offline_replicas(
-            p.replicas
-                .iter()
-                .filter(|b| !live(b))
-                .map(|b| BrokerId(*b))
-                .collect(),
-        )
+        .with_offline_replicas(super::offline_replicas(image, &p.replicas))
 }

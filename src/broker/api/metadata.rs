@@ -40,7 +40,6 @@ fn brokers(image: &MetadataImage, listener: &str) -> Vec<MetadataResponseBroker>
 }
 
 fn topic(image: &MetadataImage, t: &TopicImage) -> MetadataResponseTopic {
-    let live = |b: &i32| image.cluster.brokers.get(b).is_some_and(|r| !r.fenced);
     let partitions = t
         .partitions
         .iter()
@@ -57,13 +56,7 @@ fn topic(image: &MetadataImage, t: &TopicImage) -> MetadataResponseTopic {
                 .with_leader_epoch(p.leader_epoch)
                 .with_replica_nodes(p.replicas.iter().map(|b| BrokerId(*b)).collect())
                 .with_isr_nodes(p.isr.iter().map(|b| BrokerId(*b)).collect())
-                .with_offline_replicas(
-                    p.replicas
-                        .iter()
-                        .filter(|b| !live(b))
-                        .map(|b| BrokerId(*b))
-                        .collect(),
-                )
+                .with_offline_replicas(super::offline_replicas(image, &p.replicas))
         })
         .collect();
     MetadataResponseTopic::default()

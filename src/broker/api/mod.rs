@@ -87,6 +87,19 @@ impl BrokerContext {
     }
 }
 
+/// The replicas of `replicas` whose broker is fenced or unknown to `image` (a partition's
+/// offline replicas, as Metadata and DescribeTopicPartitions report them).
+pub fn offline_replicas(
+    image: &MetadataImage,
+    replicas: &[i32],
+) -> Vec<kafka_protocol::messages::BrokerId> {
+    replicas
+        .iter()
+        .filter(|b| image.cluster.brokers.get(b).is_none_or(|r| r.fenced))
+        .map(|b| kafka_protocol::messages::BrokerId(*b))
+        .collect()
+}
+
 /// The endpoint of `broker` on `listener`, if it registered one.
 pub fn endpoint<'a>(
     b: &'a crate::metadata::cluster_image::BrokerRegistration,
