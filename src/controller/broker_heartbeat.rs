@@ -81,6 +81,14 @@ impl BrokerHeartbeatManager {
             .collect();
     }
 
+    /// Every session that has not ended counts as heard from at `now_ms` (after this
+    /// controller itself stalled); scheduled disconnect fences stay.
+    pub fn refresh(&mut self, now_ms: u64) {
+        for s in self.sessions.values_mut().filter(|s| !s.ended) {
+            s.last_contact_ms = s.last_contact_ms.max(now_ms);
+        }
+    }
+
     /// Whether `broker` holds a live session: heartbeated within `timeout_ms` and not shut
     /// down. A registration that was already fenced when this controller became active has
     /// no session until it heartbeats again.
@@ -357,5 +365,22 @@ mod tests {
         assert!(m.is_session_alive(3, 10_500, 9000));
         assert_eq!(m.lowest_active_offset([1, 3].into_iter()), 5);
         assert_eq!(m.lowest_active_offset(std::iter::empty()), i64::MAX);
+    }
+
+    #[test]
+    fn a_refresh_after_a_controller_stall_gives_every_live_session_a_fresh_start() {
+        let mut m = BrokerHeartbeatManager::new();
+        for b in [1, 2] {
+            m.register(b, 0, 0);
+            m.next_state(b, S::Fenced, &hb(false, false, 5), 0, false, i64::MAX);
+            m.touch(b, 1000, 5);
+        }
+        // The controller was stopped from 1 s to 20 s: both sessions look expired.
+        assert_eq!(m.next_stale_broker(20_000, 9000, &[1, 2]), Some(1));
+        m.refresh(20_000);
+        assert_eq!(m.next_stale_broker(20_000, 9000, &[1, 2]), None);
+        assert!(m.is_session_alive(2, 28_999, 9000));
+        // A broker silent for a session after the refresh is fenced as usual.
+        assert_eq!(m.next_stale_broker(29_000, 9000, &[1, 2]), Some(1));
     }
 }

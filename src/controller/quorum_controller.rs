@@ -219,6 +219,8 @@ pub struct QuorumController {
     active_tx: watch::Sender<Option<i32>>,
     started: Instant,
     last_leader: Option<(i32, i32)>,
+    /// When the previous timer tick ran (milliseconds of this controller's clock).
+    last_tick_ms: Option<u64>,
 }
 
 impl QuorumController {
@@ -240,6 +242,7 @@ impl QuorumController {
             metadata,
             metrics,
             heartbeats: BrokerHeartbeatManager::new(),
+            last_tick_ms: None,
             active: None,
             active_tx,
             started: crate::clock::instant_now(),
@@ -508,8 +511,24 @@ impl QuorumController {
     /// heartbeat connection closed without a heartbeat since, rebalance preferred leaders
     /// every `leader.imbalance.check.interval.seconds`, write a NoOpRecord when idle.
     async fn on_tick(&mut self) {
-        let Some(active) = &self.active else { return };
         let now = self.now_ms();
+        let previous = self.last_tick_ms.replace(now);
+        let Some(active) = &self.active else { return };
+        // Ticks come every 100 ms. A gap of half a session means this process did not run
+        // (paused, stopped, starved): the brokers' silence is its own, not theirs, so they get
+        // fresh sessions instead of being fenced all at once on resume. A controller that lost
+        // its leadership meanwhile learns it before these sessions can expire.
+        let stall = (self.settings.session_timeout.as_millis() as u64 / 2).max(1_000);
+        if let Some(gap) = previous.map(|p| now.saturating_sub(p))
+            && gap >= stall
+        {
+            tracing::warn!(
+                gap_ms = gap,
+                "the controller did not run for a while; giving every broker a fresh session"
+            );
+            self.heartbeats.refresh(now);
+            return;
+        }
         let ctx = Context {
             image: &active.pending,
             next_offset: active.next_offset,

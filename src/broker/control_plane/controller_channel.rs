@@ -1,6 +1,10 @@
 //! The connection from a node to the active controller (Kafka's NodeToControllerChannel): it
 //! finds the quorum leader through this node's raft state, connects to its controller
-//! listener, and reconnects when the leader changes or the connection fails.
+//! listener, and reconnects when the leader changes or the connection fails. A request in
+//! flight to a controller that stops leading is abandoned as soon as this node learns of the
+//! new leader (as Kafka's channel does): a paused or cut-off old controller must not hold the
+//! broker's heartbeats until the request timeout, long enough for the new controller to
+//! fence the broker.
 
 use std::time::Duration;
 
@@ -18,6 +22,8 @@ pub enum ChannelError {
     NoController,
     #[error("no address is configured for controller {0}")]
     UnknownController(i32),
+    #[error("the active controller moved from {from} to {to:?} while the request was in flight")]
+    ControllerMoved { from: i32, to: Option<i32> },
     #[error(transparent)]
     Client(#[from] ClientError),
 }
@@ -73,12 +79,29 @@ impl ControllerChannel {
             *guard = Some((leader, conn));
         }
         let (_, conn) = guard.as_mut().expect("connected above");
-        match conn.send(request, version, self.timeout).await {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                *guard = None;
-                Err(e.into())
+        let mut status = self.raft.status();
+        let moved = async {
+            loop {
+                let now = status.borrow_and_update().raft.leader_id;
+                if now != Some(leader) {
+                    return now;
+                }
+                if status.changed().await.is_err() {
+                    // The raft driver is gone: only the request's own timeout is left.
+                    std::future::pending::<()>().await;
+                }
             }
+        };
+        let outcome = tokio::select! {
+            r = conn.send(request, version, self.timeout) => r.map_err(ChannelError::from),
+            to = moved => Err(ChannelError::ControllerMoved {
+                from: leader.0,
+                to: to.map(|n| n.0),
+            }),
+        };
+        if outcome.is_err() {
+            *guard = None;
         }
+        outcome
     }
 }
