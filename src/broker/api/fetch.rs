@@ -254,6 +254,11 @@ fn read_records(
             partition_error(p.partition, ResponseError::NotLeaderOrFollower)
         }
         Err(PartitionError::Log(e)) => {
+            if e.is_io() {
+                ctx.replicas
+                    .log_dir_failures()
+                    .report_partition(partition, &e);
+            }
             let code = ResponseError::try_from_code(e.error_code())
                 .unwrap_or(ResponseError::UnknownServerError);
             let mut d = partition_error(p.partition, code);

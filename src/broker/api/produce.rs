@@ -211,7 +211,16 @@ async fn append_partition(
                     .then(|| (partition.clone(), a.last_offset + 1, a.leader_epoch)),
             }
         }
-        Err(e) => Pending::answered(append_error(p.index, e)),
+        Err(e) => {
+            if let PartitionError::Log(l) = &e
+                && l.is_io()
+            {
+                ctx.replicas
+                    .log_dir_failures()
+                    .report_partition(&partition, l);
+            }
+            Pending::answered(append_error(p.index, e))
+        }
     }
 }
 

@@ -210,6 +210,16 @@ impl LogManager {
         Some(d.path.clone())
     }
 
+    /// Log directories still online.
+    pub fn online_dirs(&self) -> usize {
+        self.dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|d| !d.offline)
+            .count()
+    }
+
     pub fn offline_dirs(&self) -> usize {
         self.dirs
             .lock()

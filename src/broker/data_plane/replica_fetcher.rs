@@ -48,6 +48,8 @@ pub struct FetcherContext {
     pub settings: ReplicationSettings,
     pub metrics: ReplicationMetrics,
     pub clock: Clock,
+    /// Where an I/O error of a follower's log goes (its directory goes offline).
+    pub log_dir_failures: crate::broker::data_plane::log_dir_failure::LogDirFailureHandler,
 }
 
 /// Where a partition stands in its fetcher.
@@ -430,6 +432,11 @@ impl ReplicaFetcher {
             Err(e) => {
                 tracing::error!(topic = %p.topic, partition = p.index, source = self.source, error = %e, "replication of this partition stopped");
                 entry.status = FetchStatus::Failed;
+                if let PartitionError::Log(l) = &e
+                    && l.is_io()
+                {
+                    ctx.log_dir_failures.report_partition(&p, l);
+                }
             }
         }
     }

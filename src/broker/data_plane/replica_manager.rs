@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::broker::data_plane::high_watermark_checkpoint;
+use crate::broker::data_plane::log_dir_failure::LogDirFailureHandler;
 use crate::broker::data_plane::log_manager::LogManager;
 use crate::broker::data_plane::partition::{Partition, PartitionSettings};
 use crate::broker::data_plane::partition_state::{IsrChange, Transition};
@@ -55,7 +56,8 @@ pub struct ReplicaManager {
     flush_before_ack: bool,
     /// `socket.request.max.bytes`: the most a produced batch may decompress to.
     max_uncompressed_bytes: usize,
-    log_manager: LogManager,
+    log_manager: Arc<LogManager>,
+    log_dir_failures: LogDirFailureHandler,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     clock: Clock,
     metrics: Metrics,
@@ -72,6 +74,9 @@ impl ReplicaManager {
         for dir in &config.log_dirs {
             checkpointed.extend(high_watermark_checkpoint::read(dir));
         }
+        let log_manager = Arc::new(LogManager::new(&config.log_dirs));
+        let log_dir_failures =
+            LogDirFailureHandler::new(log_manager.clone(), metrics.log.offline_dirs.clone());
         ReplicaManager {
             node_id: config.node_id.0,
             replication: config.replication,
@@ -85,6 +90,7 @@ impl ReplicaManager {
                 settings: config.replication,
                 metrics: metrics.replication.clone(),
                 clock,
+                log_dir_failures: log_dir_failures.clone(),
             },
             broker_epoch,
             fetchers: Mutex::new(HashMap::new()),
@@ -95,7 +101,8 @@ impl ReplicaManager {
             static_values: config.static_values.clone(),
             flush_before_ack: config.log.flush_before_ack,
             max_uncompressed_bytes: config.socket_request_max_bytes as usize,
-            log_manager: LogManager::new(&config.log_dirs),
+            log_manager,
+            log_dir_failures,
             partitions: RwLock::new(HashMap::new()),
             clock,
             metrics,
@@ -118,6 +125,11 @@ impl ReplicaManager {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// Where partition-log I/O errors are reported (ADR 0004).
+    pub fn log_dir_failures(&self) -> &LogDirFailureHandler {
+        &self.log_dir_failures
     }
 
     pub fn log_dirs(&self) -> Vec<crate::broker::data_plane::log_manager::LogDirState> {
