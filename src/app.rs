@@ -135,6 +135,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     let raft = node.handle.clone();
     readiness.not_ready("quorum", "no quorum leader known yet");
     readiness.not_ready("metadata", "the metadata image has not caught up yet");
+    // A planted bug (fault-scenario test hook) is logged loudly at start.
+    crate::broker::data_plane::planted_bug::planted();
     // Publishers in order: a broker's replicas exist before its cache answers for them.
     let replicas = Arc::new(ReplicaManager::new(config, clock, metrics.clone()));
     let cache = MetadataCache::new();

@@ -190,6 +190,11 @@ impl Inner {
         {
             self.high_watermark = self.high_watermark.max(h);
         }
+        if self.role.as_leader().is_some()
+            && super::planted_bug::PlantedBug::HighWatermarkIgnoresFollowers.is_active()
+        {
+            self.high_watermark = end;
+        }
         self.clamp_hwm();
     }
 
