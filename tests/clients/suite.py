@@ -40,7 +40,16 @@ def admin(args):
             fail("created topic not listed")
         time.sleep(0.1)
     res = ConfigResource(ConfigResource.Type.TOPIC, name)
-    configs = a.describe_configs([res])[res].result(30)
+    # Brokers apply metadata independently: the one asked may learn of the topic a moment after
+    # the one that listed it (as with Kafka), so UNKNOWN_TOPIC_OR_PART is retried briefly.
+    while True:
+        try:
+            configs = a.describe_configs([res])[res].result(30)
+            break
+        except KafkaException as e:
+            if e.args[0].name() != "UNKNOWN_TOPIC_OR_PART" or time.time() > deadline:
+                raise
+            time.sleep(0.1)
     if configs["retention.ms"].value != "3600000" or configs["retention.ms"].is_default:
         fail(f"retention.ms: {configs['retention.ms']}")
     if not configs["segment.bytes"].is_default:
