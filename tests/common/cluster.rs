@@ -9,11 +9,12 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use super::netns::Network;
 use super::process::{
     Kraftd, NodePorts, http_get, metric_values, run_kraftd, wait_for, wait_for_or, write_config,
 };
@@ -42,16 +43,16 @@ impl Role {
 /// The configuration of node `id` in `role` on loopback `ports`, with its data under `dir`
 /// (`logs` and `metadata` for a combined node, `data` otherwise) and the quorum `voters`.
 pub fn node_config(role: Role, id: i32, voters: &str, ports: NodePorts, dir: &Path) -> String {
-    let (b, c) = (ports.broker, ports.controller);
+    let (h, b, c) = (ports.host, ports.broker, ports.controller);
     let data = format!("log.dirs={}", dir.join("data").display());
     let (roles, listeners, dirs) = match role {
-        Role::Controller => ("controller", format!("CONTROLLER://127.0.0.1:{c}"), data),
-        Role::Broker => ("broker", format!("PLAINTEXT://127.0.0.1:{b}"), data),
+        Role::Controller => ("controller", format!("CONTROLLER://{h}:{c}"), data),
+        Role::Broker => ("broker", format!("PLAINTEXT://{h}:{b}"), data),
         Role::Combined => (
             "broker,controller",
             format!(
-                "PLAINTEXT://127.0.0.1:{b},CONTROLLER://127.0.0.1:{c}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{b}"
+                "PLAINTEXT://{h}:{b},CONTROLLER://{h}:{c}\n\
+                 advertised.listeners=PLAINTEXT://{h}:{b}"
             ),
             format!(
                 "log.dirs={}\nmetadata.log.dir={}",
@@ -67,16 +68,16 @@ pub fn node_config(role: Role, id: i32, voters: &str, ports: NodePorts, dir: &Pa
          listeners={listeners}\n\
          controller.listener.names=CONTROLLER\n\
          {dirs}\n\
-         kraftd.http.listener=127.0.0.1:{h}\n\
+         kraftd.http.listener={h}:{http}\n\
          kraftd.shutdown.timeout.ms=5000\n",
-        h = ports.http,
+        http = ports.http,
     )
 }
 
 /// A combined single-node configuration on loopback with its data under `dir`, for checks that
 /// write configurations by hand (a node that reuses another's directories, a renumbered node).
 pub fn combined_config(dir: &Path, node_id: i32, ports: NodePorts) -> String {
-    let voters = format!("{node_id}@127.0.0.1:{}", ports.controller);
+    let voters = format!("{node_id}@{}:{}", ports.host, ports.controller);
     node_config(Role::Combined, node_id, &voters, ports, dir)
 }
 
@@ -106,6 +107,8 @@ pub struct ClusterBuilder {
     session_timeout_ms: Option<u64>,
     cluster_id: Option<String>,
     unformatted: bool,
+    /// Node id → (address, namespace file) for nodes placed in network namespaces.
+    places: BTreeMap<i32, (Ipv4Addr, PathBuf)>,
 }
 
 impl ClusterBuilder {
@@ -164,6 +167,16 @@ impl ClusterBuilder {
         self
     }
 
+    /// Runs every node in its namespace of `network` (which must have one for each node id,
+    /// and must outlive the cluster), on its own address with Kafka's usual ports.
+    pub fn in_namespaces(mut self, network: &Network) -> Self {
+        let ids = 1..=self.combined + self.controllers + self.brokers;
+        self.places = ids
+            .map(|id| (id, (network.ip(id), network.netns_path(id))))
+            .collect();
+        self
+    }
+
     /// Leaves the storage unformatted (to check what a node does without it).
     pub fn unformatted(mut self) -> Self {
         self.unformatted = true;
@@ -180,12 +193,18 @@ impl ClusterBuilder {
             .chain((k + 1..=k + c).map(|id| (Role::Controller, id)))
             .chain((k + c + 1..=k + c + b).map(|id| (Role::Broker, id)))
             .collect();
-        let ports: Vec<NodePorts> = layout.iter().map(|_| NodePorts::allocate()).collect();
+        let ports: Vec<NodePorts> = layout
+            .iter()
+            .map(|(_, id)| match self.places.get(id) {
+                Some((ip, _)) => NodePorts::on_host(*ip),
+                None => NodePorts::allocate(),
+            })
+            .collect();
         let voters = layout
             .iter()
             .zip(&ports)
             .filter(|((role, _), _)| role.is_controller())
-            .map(|((_, id), p)| format!("{id}@127.0.0.1:{}", p.controller))
+            .map(|((_, id), p)| format!("{id}@{}:{}", p.host, p.controller))
             .collect::<Vec<_>>()
             .join(",");
         let mut cluster = Cluster {
@@ -269,6 +288,7 @@ impl Cluster {
             config: write_config(&dir, &text),
             dir,
             env,
+            netns: s.places.get(&id).map(|(_, ns)| ns.clone()),
             process: None,
             starts: 0,
         };
@@ -379,6 +399,8 @@ pub struct Node {
     pub config: PathBuf,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
+    /// The network namespace the node runs in, if not the test's own.
+    netns: Option<PathBuf>,
     process: Option<Kraftd>,
     starts: u32,
 }
@@ -393,7 +415,7 @@ impl Node {
         }
     }
 
-    /// [`Self::kafka_addr`] as `127.0.0.1:port`.
+    /// [`Self::kafka_addr`] as `host:port`.
     pub fn addr(&self) -> String {
         self.kafka_addr().to_string()
     }
@@ -427,7 +449,8 @@ impl Node {
             .collect();
         let config = self.config.to_str().expect("utf-8 path");
         let log = self.dir.join(format!("kraftd-{}.log", self.starts));
-        self.process = Some(Kraftd::spawn(&["server", "-c", config], log, &env));
+        let args = ["server", "-c", config];
+        self.process = Some(Kraftd::spawn_in(self.netns.as_deref(), &args, log, &env));
     }
 
     /// Starts the node and waits until `/healthz` answers 200.

@@ -3,7 +3,7 @@
 //! killed on drop.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -145,33 +145,47 @@ fn split_labels(mut s: &str) -> Option<(Vec<(String, String)>, &str)> {
     }
 }
 
-/// Loopback ports of one node.
+/// The address and ports of one node: on loopback with free ports, or on its own address in a
+/// network namespace (see `netns`) with fixed ones.
 #[derive(Debug, Clone, Copy)]
 pub struct NodePorts {
+    pub host: Ipv4Addr,
     pub broker: u16,
     pub controller: u16,
     pub http: u16,
 }
 
 impl NodePorts {
+    /// Free loopback ports.
     pub fn allocate() -> NodePorts {
         NodePorts {
+            host: Ipv4Addr::LOCALHOST,
             broker: free_port(),
             controller: free_port(),
             http: free_port(),
         }
     }
 
+    /// Kafka's usual ports on `host`, an address nothing else listens on.
+    pub fn on_host(host: Ipv4Addr) -> NodePorts {
+        NodePorts {
+            host,
+            broker: 9092,
+            controller: 9093,
+            http: 9100,
+        }
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.http))
+        SocketAddr::from((self.host, self.http))
     }
 
     pub fn broker_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.broker))
+        SocketAddr::from((self.host, self.broker))
     }
 
     pub fn controller_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.controller))
+        SocketAddr::from((self.host, self.controller))
     }
 }
 
@@ -205,12 +219,41 @@ pub struct Kraftd {
 impl Kraftd {
     /// Spawns `kraftd args…` with stderr and stdout captured to `log`.
     pub fn spawn(args: &[&str], log: PathBuf, envs: &[(&str, &str)]) -> Kraftd {
+        Kraftd::spawn_in(None, args, log, envs)
+    }
+
+    /// [`Self::spawn`] inside the network namespace bound at `netns` (a file under
+    /// `/var/run/netns`), when given.
+    pub fn spawn_in(
+        netns: Option<&Path>,
+        args: &[&str],
+        log: PathBuf,
+        envs: &[(&str, &str)],
+    ) -> Kraftd {
         let out = std::fs::File::create(&log).expect("create log file");
         let err = out.try_clone().expect("clone log file");
         let mut cmd = Command::new(kraftd_bin());
         // The test command's own KRAFTD_* settings are not server configuration.
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("KRAFTD_")) {
             cmd.env_remove(k);
+        }
+        if let Some(path) = netns {
+            use std::os::fd::{AsRawFd, OwnedFd};
+            use std::os::unix::process::CommandExt;
+            let ns: OwnedFd = std::fs::File::open(path)
+                .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+                .into();
+            // SAFETY: setns(2) is async-signal-safe; the descriptor lives in the closure,
+            // which the child runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         let child = cmd
             .args(args)

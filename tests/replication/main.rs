@@ -4,10 +4,10 @@
 //! shrinks when a follower stops and expands when it catches up again.
 //!
 //! Nothing acknowledged is lost under broker faults (`faults.rs`): an idempotent acks=all
-//! producer and a checker consumer (`workload.rs`) run while partition leaders are killed
+//! producer and a checker consumer (`../history/workload.rs`) run while partition leaders are killed
 //! (`kill -9`) and restarted, followers are killed and restarted, and brokers are restarted
 //! one at a time (SIGTERM); a final read of every partition from the beginning, then the
-//! history checker (`checker.rs`, unit-tested on synthetic histories) must find no anomaly.
+//! history checker (`../history/checker.rs`, unit-tested on synthetic histories) must find no anomaly.
 //! The leader kills also measure partition-leader failover (kill → first acknowledged produce
 //! to that partition) and print p50/p99/max.
 //!
@@ -24,9 +24,11 @@ mod common;
 mod recreate;
 mod topics_cli;
 
-mod checker;
+#[path = "../history/mod.rs"]
+mod history;
+use history::{checker, workload};
+
 mod faults;
-mod workload;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -19,8 +19,8 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::checker::{History, Outcome, Produce, Read, Session};
-use crate::client_config;
+use super::checker::{History, Outcome, Produce, Read, Session};
+use super::client_config;
 
 /// How long the producer may wait for its last outcomes, and the final read for the end.
 const DRAIN: Duration = Duration::from_secs(60);
@@ -68,7 +68,9 @@ impl ProducerContext for Reports {
             Err((e, m)) => {
                 // SAFETY: the message is valid for the duration of the callback.
                 let status = unsafe { rd_kafka_message_status(m.ptr()) };
-                if status == rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED {
+                if status == rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED
+                    && refused_before_append(e)
+                {
                     Outcome::Failed(e.to_string())
                 } else {
                     Outcome::Unknown(e.to_string())
@@ -85,6 +87,26 @@ impl ProducerContext for Reports {
             r.acks.entry(partition).or_default().push((sent, now));
         }
     }
+}
+
+/// Whether a produce error is one a leader gives before it appends anything. librdkafka also
+/// reports "not persisted" for a record whose last attempt got NOT_LEADER_OR_FOLLOWER, or that
+/// timed out in its queue after such an attempt; but a leader that appended a batch and lost
+/// its leadership while acks=all waited answers NOT_LEADER_OR_FOLLOWER too (as Kafka's does),
+/// and the batch may live on in the new leader's log. Such outcomes are unknown, not failed.
+fn refused_before_append(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e,
+        KafkaError::MessageProduction(
+            C::MessageSizeTooLarge
+                | C::InvalidRecord
+                | C::InvalidMessage
+                | C::NotEnoughReplicas
+                | C::TopicAuthorizationFailed
+                | C::InvalidRequiredAcks
+        )
+    )
 }
 
 /// A running workload; see the module documentation.

@@ -18,6 +18,13 @@
 //! - **reordered**: one producer's acknowledgements to a partition at offsets in a different
 //!   order than it sent the values.
 //!
+//! Scenarios add what they observe beside the records ([`Report::add`]):
+//! - **two quorum leaders**: two nodes leading the metadata quorum in one epoch;
+//! - **lost metadata change**: an acknowledged topic creation, deletion or partition increase
+//!   missing from a broker's metadata after the heal;
+//! - **not converged**: the cluster did not come back whole after the heal (one active
+//!   controller, every broker unfenced, nothing under-replicated).
+//!
 //! Unknown outcomes (timed out, possibly persisted, or still pending) may be read or not.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -94,10 +101,13 @@ pub enum Anomaly {
     NeverSent,
     FailedRead,
     Reordered,
+    TwoQuorumLeaders,
+    LostMetadataChange,
+    NotConverged,
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 9] = [
+    pub const ALL: [Anomaly; 12] = [
         Anomaly::LostWrite,
         Anomaly::UnseenAfterHeal,
         Anomaly::Duplicate,
@@ -107,6 +117,9 @@ impl Anomaly {
         Anomaly::NeverSent,
         Anomaly::FailedRead,
         Anomaly::Reordered,
+        Anomaly::TwoQuorumLeaders,
+        Anomaly::LostMetadataChange,
+        Anomaly::NotConverged,
     ];
 
     pub fn name(self) -> &'static str {
@@ -120,6 +133,9 @@ impl Anomaly {
             Anomaly::NeverSent => "read, never sent",
             Anomaly::FailedRead => "read, definitely failed",
             Anomaly::Reordered => "acks out of send order",
+            Anomaly::TwoQuorumLeaders => "two quorum leaders",
+            Anomaly::LostMetadataChange => "lost metadata change",
+            Anomaly::NotConverged => "not converged",
         }
     }
 }
@@ -154,7 +170,8 @@ pub struct Report {
 }
 
 impl Report {
-    fn add(&mut self, kind: Anomaly, explain: impl FnOnce() -> String) {
+    /// Counts one anomaly of `kind`, keeping its explanation while there are few.
+    pub fn add(&mut self, kind: Anomaly, explain: impl FnOnce() -> String) {
         let e = self.anomalies.entry(kind).or_default();
         e.0 += 1;
         if e.1.len() < EXAMPLES {

@@ -1,0 +1,28 @@
+//! A one-way cut: a partition leader's packets to one follower are dropped while the
+//! follower's still arrive (its fetches reach the leader, the answers never come back).
+
+use crate::scenario::{Fault, Scenario};
+
+pub const SCENARIO: Scenario = Scenario {
+    name: "one-way",
+    fault: "drop a leader's packets to one follower (one way)",
+    expected_alerts: &["KafkaUnderReplicatedPartitions"],
+    allowed_alerts: &[],
+    small_disk: None,
+    run,
+};
+
+fn run(f: &mut Fault<'_>) {
+    for _ in 0..f.rounds() {
+        let (p, leader) = f.some_leader();
+        let follower = f.rng.pick(&Fault::other_brokers(leader));
+        f.h.net.cut_one_way(leader, follower);
+        f.note(format!(
+            "drop packets from broker {leader} (leader of partition {p}) to broker {follower}"
+        ));
+        let d = f.fault_time();
+        f.hold(d);
+        f.note("heal".to_string());
+        f.h.net.heal();
+    }
+}
