@@ -138,7 +138,7 @@ fn main() {
     let seeds: Vec<u64> = match (args.seed, args.mode) {
         (Some(s), _) => vec![s],
         (None, Mode::Quick) => vec![1],
-        (None, Mode::Long) => (1..=5).collect(),
+        (None, Mode::Long) => (1..=3).collect(),
     };
     let chosen: Vec<&Scenario> = scenarios::ALL
         .iter()

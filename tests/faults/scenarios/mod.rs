@@ -6,6 +6,7 @@ mod disk_full;
 mod flapping;
 mod isolate_leader;
 mod kill;
+mod leader_controllers;
 mod one_way;
 mod pause;
 pub mod quorum_churn;
@@ -19,6 +20,7 @@ pub const ALL: &[&Scenario] = &[
     &kill::SCENARIO,
     &pause::SCENARIO,
     &split_brain::SCENARIO,
+    &leader_controllers::SCENARIO,
     &isolate_leader::SCENARIO,
     &controllers_brokers::SCENARIO,
     &one_way::SCENARIO,
