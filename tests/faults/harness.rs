@@ -163,19 +163,24 @@ impl Harness {
         })
     }
 
+    /// The controllers that say they are active (an unreachable one says nothing).
+    fn active_controllers(&self) -> Vec<i32> {
+        CONTROLLERS
+            .iter()
+            .copied()
+            .filter(|&id| {
+                self.cluster
+                    .node(id)
+                    .metric("kafka_controller_active_controllers", &[])
+                    == Some(1.0)
+            })
+            .collect()
+    }
+
     /// The active controller, once exactly one reachable controller says it is.
     pub fn active_controller(&self) -> i32 {
         wait_for(Duration::from_secs(30), "one active controller", || {
-            let active: Vec<i32> = CONTROLLERS
-                .iter()
-                .copied()
-                .filter(|&id| {
-                    self.cluster
-                        .node(id)
-                        .metric("kafka_controller_active_controllers", &[])
-                        == Some(1.0)
-                })
-                .collect();
+            let active = self.active_controllers();
             (active.len() == 1).then(|| active[0])
         })
     }
@@ -197,10 +202,7 @@ impl Harness {
             }
         }
         let deadline = Instant::now() + CONVERGE;
-        loop {
-            let Err(last) = self.whole(topics) else {
-                break;
-            };
+        while let Err(last) = self.whole(topics) {
             if Instant::now() >= deadline {
                 report.add(Anomaly::NotConverged, || {
                     format!("not whole {CONVERGE:?} after the heal: {last}")
@@ -213,16 +215,7 @@ impl Harness {
     }
 
     fn whole(&self, topics: &[&str]) -> Result<(), String> {
-        let active: Vec<i32> = CONTROLLERS
-            .iter()
-            .copied()
-            .filter(|&id| {
-                self.cluster
-                    .node(id)
-                    .metric("kafka_controller_active_controllers", &[])
-                    == Some(1.0)
-            })
-            .collect();
+        let active = self.active_controllers();
         if active.len() != 1 {
             return Err(format!("active controllers {active:?}"));
         }

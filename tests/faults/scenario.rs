@@ -33,6 +33,38 @@ pub struct Scenario {
     pub run: fn(&mut Fault<'_>),
 }
 
+impl Scenario {
+    /// A scenario that expects no alert and has no small disk; see the builders below.
+    pub const fn new(name: &'static str, fault: &'static str, run: fn(&mut Fault<'_>)) -> Self {
+        Scenario {
+            name,
+            fault,
+            expected_alerts: &[],
+            allowed_alerts: &[],
+            small_disk: None,
+            run,
+        }
+    }
+
+    /// Alerts that must fire during the fault.
+    pub const fn expecting(mut self, alerts: &'static [&'static str]) -> Self {
+        self.expected_alerts = alerts;
+        self
+    }
+
+    /// Forbidden alerts that are right for this fault.
+    pub const fn allowing(mut self, alerts: &'static [&'static str]) -> Self {
+        self.allowed_alerts = alerts;
+        self
+    }
+
+    /// Broker `broker`'s log directory on a filesystem of `mib` MiB.
+    pub const fn with_small_disk(mut self, broker: i32, mib: u32) -> Self {
+        self.small_disk = Some((broker, mib));
+        self
+    }
+}
+
 /// Alerts no scenario may raise: each means the cluster did something unsafe or lost track.
 pub const FORBIDDEN_ALERTS: &[&str] = &[
     "KRaftMultipleActiveControllers",
@@ -156,6 +188,15 @@ impl<'a> Fault<'a> {
             // The fault's duration is the point here, not a condition.
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Notes `what` was done, keeps the fault for [`Self::fault_time`], then heals the network.
+    pub fn hold_then_heal_network(&mut self, what: String) {
+        self.note(what);
+        let d = self.fault_time();
+        self.hold(d);
+        self.note("heal".to_string());
+        self.h.net.heal();
     }
 
     /// The leader of a seeded partition of the record topic.

@@ -5,15 +5,14 @@
 use crate::harness::BROKERS;
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "controllers-brokers",
-    fault: "cut every controller from every broker",
-    expected_alerts: &["KRaftFencedBrokers"],
-    // With every broker fenced the controllers have no leader to give any partition.
-    allowed_alerts: &["KafkaOfflinePartitions"],
-    small_disk: None,
+pub const SCENARIO: Scenario = Scenario::new(
+    "controllers-brokers",
+    "cut every controller from every broker",
     run,
-};
+)
+.expecting(&["KRaftFencedBrokers"])
+// With every broker fenced the controllers have no leader to give any partition.
+.allowing(&["KafkaOfflinePartitions"]);
 
 fn run(f: &mut Fault<'_>) {
     for _ in 0..f.rounds() {
@@ -22,10 +21,6 @@ fn run(f: &mut Fault<'_>) {
                 f.h.net.cut(c, b);
             }
         }
-        f.note("cut controllers 1-3 from brokers 4-6".to_string());
-        let d = f.fault_time();
-        f.hold(d);
-        f.note("heal".to_string());
-        f.h.net.heal();
+        f.hold_then_heal_network("cut controllers 1-3 from brokers 4-6".to_string());
     }
 }

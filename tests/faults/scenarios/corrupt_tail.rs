@@ -9,14 +9,12 @@ use std::path::PathBuf;
 use crate::harness::TOPIC;
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "corrupt-tail",
-    fault: "kill -9 a leader, tear and garble its segment tail, restart",
-    expected_alerts: &["KafkaUnderReplicatedPartitions"],
-    allowed_alerts: &[],
-    small_disk: None,
+pub const SCENARIO: Scenario = Scenario::new(
+    "corrupt-tail",
+    "kill -9 a leader, tear and garble its segment tail, restart",
     run,
-};
+)
+.expecting(&["KafkaUnderReplicatedPartitions"]);
 
 /// The newest segment file of `TOPIC`-`p` under `data`.
 fn active_segment(data: &std::path::Path, p: i32) -> PathBuf {

@@ -11,14 +11,10 @@ use crate::scenario::{Fault, Scenario};
 /// The broker whose log directory is small.
 const VICTIM: i32 = 4;
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "disk-full",
-    fault: "fill broker 4's log directory filesystem",
-    expected_alerts: &["KafkaUnderReplicatedPartitions"],
-    allowed_alerts: &[],
-    small_disk: Some((VICTIM, 64)),
-    run,
-};
+pub const SCENARIO: Scenario =
+    Scenario::new("disk-full", "fill broker 4's log directory filesystem", run)
+        .expecting(&["KafkaUnderReplicatedPartitions"])
+        .with_small_disk(VICTIM, 64);
 
 fn run(f: &mut Fault<'_>) {
     for _ in 0..f.rounds() {

@@ -6,14 +6,11 @@ use std::time::{Duration, Instant};
 
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "flapping",
-    fault: "flap a leader's links to the active controller and a follower",
-    expected_alerts: &[],
-    allowed_alerts: &[],
-    small_disk: None,
+pub const SCENARIO: Scenario = Scenario::new(
+    "flapping",
+    "flap a leader's links to the active controller and a follower",
     run,
-};
+);
 
 fn run(f: &mut Fault<'_>) {
     for _ in 0..f.rounds() {

@@ -2,14 +2,8 @@
 
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "kill",
-    fault: "kill -9 a partition leader, restart it",
-    expected_alerts: &["KafkaTargetDown", "KafkaUnderReplicatedPartitions"],
-    allowed_alerts: &[],
-    small_disk: None,
-    run,
-};
+pub const SCENARIO: Scenario = Scenario::new("kill", "kill -9 a partition leader, restart it", run)
+    .expecting(&["KafkaTargetDown", "KafkaUnderReplicatedPartitions"]);
 
 fn run(f: &mut Fault<'_>) {
     for _ in 0..f.rounds() {

@@ -6,14 +6,12 @@
 
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "leader-controllers",
-    fault: "cut a leader from the controllers only (followers and clients reach it)",
-    expected_alerts: &["KRaftFencedBrokers", "KafkaUnderReplicatedPartitions"],
-    allowed_alerts: &[],
-    small_disk: None,
+pub const SCENARIO: Scenario = Scenario::new(
+    "leader-controllers",
+    "cut a leader from the controllers only (followers and clients reach it)",
     run,
-};
+)
+.expecting(&["KRaftFencedBrokers", "KafkaUnderReplicatedPartitions"]);
 
 fn run(f: &mut Fault<'_>) {
     for _ in 0..f.rounds() {
@@ -21,13 +19,9 @@ fn run(f: &mut Fault<'_>) {
         for &c in Fault::controllers() {
             f.h.net.cut(leader, c);
         }
-        f.note(format!(
-            "cut broker {leader} (leader of partition {p}) from the controllers: {}",
-            f.h.net.describe_cuts()
+        let cuts = f.h.net.describe_cuts();
+        f.hold_then_heal_network(format!(
+            "cut broker {leader} (leader of partition {p}) from the controllers: {cuts}"
         ));
-        let d = f.fault_time();
-        f.hold(d);
-        f.note("heal".to_string());
-        f.h.net.heal();
     }
 }

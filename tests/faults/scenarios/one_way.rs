@@ -3,26 +3,20 @@
 
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "one-way",
-    fault: "drop a leader's packets to one follower (one way)",
-    expected_alerts: &["KafkaUnderReplicatedPartitions"],
-    allowed_alerts: &[],
-    small_disk: None,
+pub const SCENARIO: Scenario = Scenario::new(
+    "one-way",
+    "drop a leader's packets to one follower (one way)",
     run,
-};
+)
+.expecting(&["KafkaUnderReplicatedPartitions"]);
 
 fn run(f: &mut Fault<'_>) {
     for _ in 0..f.rounds() {
         let (p, leader) = f.some_leader();
         let follower = f.rng.pick(&Fault::other_brokers(leader));
         f.h.net.cut_one_way(leader, follower);
-        f.note(format!(
+        f.hold_then_heal_network(format!(
             "drop packets from broker {leader} (leader of partition {p}) to broker {follower}"
         ));
-        let d = f.fault_time();
-        f.hold(d);
-        f.note("heal".to_string());
-        f.h.net.heal();
     }
 }

@@ -4,20 +4,18 @@
 
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "pause",
-    fault: "SIGSTOP a partition leader past its session, SIGCONT",
-    expected_alerts: &["KafkaTargetDown", "KafkaUnderReplicatedPartitions"],
-    allowed_alerts: &[],
-    small_disk: None,
+pub const SCENARIO: Scenario = Scenario::new(
+    "pause",
+    "SIGSTOP a partition leader past its session, SIGCONT",
     run,
-};
+)
+.expecting(&["KafkaTargetDown", "KafkaUnderReplicatedPartitions"]);
 
 fn run(f: &mut Fault<'_>) {
     for _ in 0..f.rounds() {
         let (p, leader) = f.some_leader();
-        f.note(format!("SIGSTOP broker {leader} (leader of partition {p})"));
         f.h.cluster.node(leader).signal(libc::SIGSTOP);
+        f.note(format!("SIGSTOP broker {leader} (leader of partition {p})"));
         let d = f.fault_time();
         f.hold(d);
         f.note(format!("SIGCONT broker {leader}"));

@@ -20,14 +20,12 @@ use crate::history::checker::{Anomaly, Report};
 use crate::history::client_config;
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "quorum-churn",
-    fault: "isolate, kill -9, SIGSTOP the active controller under topic churn",
-    expected_alerts: &["KafkaTargetDown", "KRaftQuorumAtRisk"],
-    allowed_alerts: &[],
-    small_disk: None,
+pub const SCENARIO: Scenario = Scenario::new(
+    "quorum-churn",
+    "isolate, kill -9, SIGSTOP the active controller under topic churn",
     run,
-};
+)
+.expecting(&["KafkaTargetDown", "KRaftQuorumAtRisk"]);
 
 fn run(f: &mut Fault<'_>) {
     let churn = Churn::start(&f.h.bootstrap());
@@ -131,10 +129,11 @@ impl Churn {
     }
 }
 
+/// What an admin client call returns: per topic, its name or its name and error.
+type AdminResult = Result<Vec<Result<String, (String, RDKafkaErrorCode)>>, KafkaError>;
+
 /// The outcome of an admin request for one topic, and its error.
-fn outcome(
-    r: Result<Vec<Result<String, (String, RDKafkaErrorCode)>>, KafkaError>,
-) -> (Outcome, Option<String>) {
+fn outcome(r: AdminResult) -> (Outcome, Option<String>) {
     use RDKafkaErrorCode as C;
     match r {
         Ok(v) => match v.first() {

@@ -5,14 +5,11 @@
 use crate::harness::{BROKERS, CONTROLLERS};
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "slow-network",
-    fault: "slow links (50 ms delay or 8 Mbit/s) and 3% loss on every node",
-    expected_alerts: &[],
-    allowed_alerts: &[],
-    small_disk: None,
+pub const SCENARIO: Scenario = Scenario::new(
+    "slow-network",
+    "slow links (50 ms delay or 8 Mbit/s) and 3% loss on every node",
     run,
-};
+);
 
 fn run(f: &mut Fault<'_>) {
     for _ in 0..f.rounds() {
@@ -20,10 +17,6 @@ fn run(f: &mut Fault<'_>) {
         for &n in CONTROLLERS.iter().chain(&BROKERS) {
             applied = f.h.net.degrade(n, 50, 8000, 3);
         }
-        f.note(format!("every node: {applied}"));
-        let d = f.fault_time();
-        f.hold(d);
-        f.note("heal".to_string());
-        f.h.net.heal();
+        f.hold_then_heal_network(format!("every node: {applied}"));
     }
 }

@@ -4,14 +4,12 @@
 
 use crate::scenario::{Fault, Scenario};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "split-brain",
-    fault: "cut a leader from controllers and brokers, not from clients",
-    expected_alerts: &["KRaftFencedBrokers", "KafkaUnderReplicatedPartitions"],
-    allowed_alerts: &[],
-    small_disk: None,
+pub const SCENARIO: Scenario = Scenario::new(
+    "split-brain",
+    "cut a leader from controllers and brokers, not from clients",
     run,
-};
+)
+.expecting(&["KRaftFencedBrokers", "KafkaUnderReplicatedPartitions"]);
 
 fn run(f: &mut Fault<'_>) {
     for _ in 0..f.rounds() {
@@ -24,13 +22,9 @@ fn run(f: &mut Fault<'_>) {
         for &n in &peers {
             f.h.net.cut(leader, n);
         }
-        f.note(format!(
-            "cut broker {leader} (leader of partition {p}) from {peers:?}: {}",
-            f.h.net.describe_cuts()
+        let cuts = f.h.net.describe_cuts();
+        f.hold_then_heal_network(format!(
+            "cut broker {leader} (leader of partition {p}) from {peers:?}: {cuts}"
         ));
-        let d = f.fault_time();
-        f.hold(d);
-        f.note("heal".to_string());
-        f.h.net.heal();
     }
 }
