@@ -80,7 +80,8 @@ fn owner(name: &str) -> Option<u32> {
     u32::from_str_radix(pid, 16).ok()
 }
 
-/// Removes the namespaces, bridges and loop mounts of test processes that no longer run.
+/// Removes the namespaces (and the processes still running in them), bridges and loop mounts
+/// of test processes that no longer run.
 fn remove_stale() {
     let namespaces = try_run("ip", &["netns", "list"]).unwrap_or_default();
     for ns in namespaces
@@ -88,6 +89,12 @@ fn remove_stale() {
         .filter_map(|l| l.split_whitespace().next())
     {
         if owner(ns).is_some_and(|pid| !alive(pid)) {
+            // Processes a killed test left running inside go first.
+            let pids = try_run("ip", &["netns", "pids", ns]).unwrap_or_default();
+            for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+                // SAFETY: kill(2) on a pid listed in a namespace this module created.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
             let _ = try_run("ip", &["netns", "delete", ns]);
         }
     }
