@@ -205,6 +205,15 @@ pub fn decode_batches(bytes: Bytes) -> Result<Vec<Batch>, CodecError> {
             continue;
         };
         let base_offset = Offset(first.offset);
+        // Offsets are i64 on the wire but the batch's last offset plus one must be one too
+        // (every reader computes the next offset).
+        if first.offset.checked_add(set.records.len() as i64).is_none() {
+            return Err(CodecError::Decode(format!(
+                "a batch of {} records at base offset {} passes the largest offset",
+                set.records.len(),
+                first.offset
+            )));
+        }
         let epoch = Epoch(first.partition_leader_epoch);
         let payload = if first.control {
             let mut controls = Vec::new();
@@ -297,19 +306,27 @@ mod tests {
     }
 
     #[test]
-    fn offsets_past_the_largest_wrap_instead_of_panicking() {
-        // Found by fuzzing: a base offset near i64::MAX plus a record's offset delta overflowed
-        // in the codec (a panic in builds with overflow checks). The base offset is outside
-        // the CRC, so a damaged file or a peer could carry it.
+    fn offsets_past_the_largest_are_corrupt_not_a_panic() {
+        // Found by fuzzing: a base offset near i64::MAX plus a record's offset delta overflowed,
+        // first in the record codec, then in every reader adding a record's index to the base
+        // offset (the metadata loader). The base offset is outside the CRC, so a damaged file
+        // or a peer could carry it.
         let batch = Batch {
             base_offset: Offset(0),
             epoch: Epoch(1),
             payload: BatchPayload::Data(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]),
         };
-        let mut bytes = encode_batches(&[batch], 0).unwrap().to_vec();
-        bytes[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        let encoded = encode_batches(&[batch], 0).unwrap();
+        for base in [i64::MAX, i64::MAX - 1] {
+            let mut bytes = encoded.to_vec();
+            bytes[0..8].copy_from_slice(&base.to_be_bytes());
+            let err = decode_batches(Bytes::from(bytes)).unwrap_err();
+            assert!(err.to_string().contains("largest offset"), "{err}");
+        }
+        let mut bytes = encoded.to_vec();
+        bytes[0..8].copy_from_slice(&(i64::MAX - 2).to_be_bytes());
         let decoded = decode_batches(Bytes::from(bytes)).unwrap();
-        assert_eq!(decoded[0].base_offset, Offset(i64::MAX));
+        assert_eq!(decoded[0].next_offset(), Offset(i64::MAX));
     }
 
     #[test]
