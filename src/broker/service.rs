@@ -35,13 +35,24 @@ pub struct BrokerService {
     routes: RouteTable<BrokerContext>,
 }
 
+/// The broker's own routes and a forwarding route for each of `forwarded`.
+fn routes(forwarded: &[ApiRange]) -> RouteTable<BrokerContext> {
+    let mut routes = ROUTES.to_vec();
+    routes.extend(forwarded.iter().map(|r| forwarding::route(*r)));
+    RouteTable::new(routes)
+}
+
+/// What a broker listener that forwards `forwarded` serves and advertises in ApiVersions
+/// (without building a broker).
+pub fn apis(forwarded: &[ApiRange]) -> ApiTable {
+    routes(forwarded).apis().clone()
+}
+
 impl BrokerService {
     pub fn new(context: BrokerContext, forwarded: &[ApiRange]) -> BrokerService {
-        let mut routes = ROUTES.to_vec();
-        routes.extend(forwarded.iter().map(|r| forwarding::route(*r)));
         BrokerService {
             context,
-            routes: RouteTable::new(routes),
+            routes: routes(forwarded),
         }
     }
 }

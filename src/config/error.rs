@@ -19,6 +19,8 @@ pub enum ConfigError {
     },
     #[error("malformed --override {arg:?}: expected key=value")]
     MalformedOverride { arg: String },
+    #[error("`{key}` (from {origin}) is not a configuration key: a key has no `[` or `]`")]
+    InvalidKey { key: String, origin: String },
     #[error("cannot merge configuration sources: {0}")]
     Merge(config::ConfigError),
     #[error("missing required key `{key}`: {hint}")]

@@ -139,6 +139,11 @@ impl PropertiesFile {
     pub fn properties(&self) -> &[Property] {
         &self.properties
     }
+
+    /// The path the properties were read from (or are named after).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 impl Source for PropertiesFile {

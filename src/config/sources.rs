@@ -108,20 +108,43 @@ pub fn merge(
 ) -> Result<RawConfig, ConfigError> {
     let mut builder = Config::builder();
     if let Some(file) = file {
+        for p in file.properties() {
+            check_key(&p.key, || format!("{}:{}", file.path().display(), p.line))?;
+        }
         builder = builder.add_source(file.clone());
     }
     let vars: Vec<_> = env
         .into_iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX))
         .collect();
+    for (var, _) in &vars {
+        if let Some(key) = env_var_to_key(var) {
+            check_key(&key, || format!("environment variable {var}"))?;
+        }
+    }
     builder = builder.add_source(EnvSource { vars });
-    builder = builder.add_source(OverrideSource {
-        pairs: parse_overrides(overrides)?,
-    });
+    let pairs = parse_overrides(overrides)?;
+    for (key, value) in &pairs {
+        check_key(key, || format!("--override {key}={value}"))?;
+    }
+    builder = builder.add_source(OverrideSource { pairs });
     let merged = builder.build()?;
     let mut out = RawConfig::new();
     flatten("", merged.collect()?, &mut out);
     Ok(out)
+}
+
+/// Refuses a key that the `config` crate would read as an array subscript (`name[N]`): Kafka
+/// keys have none, and the crate sizes an array by `N` (a key ending in `[268268822]` asked
+/// for 25 GB).
+fn check_key(key: &str, origin: impl FnOnce() -> String) -> Result<(), ConfigError> {
+    if key.contains(['[', ']']) {
+        return Err(ConfigError::InvalidKey {
+            key: key.to_string(),
+            origin: origin(),
+        });
+    }
+    Ok(())
 }
 
 /// The `config` crate nests dotted keys into tables; Kafka keys are flat, so flatten back.
@@ -199,5 +222,31 @@ mod tests {
     fn malformed_override_is_rejected() {
         let err = merge(None, Vec::new(), &["novalue".to_string()]).unwrap_err();
         assert!(err.to_string().contains("novalue"), "{err}");
+    }
+
+    #[test]
+    fn an_array_subscript_in_a_key_is_refused_before_anything_is_allocated() {
+        // Found by fuzzing: the `config` crate reads `key[N]` as an array element and sizes
+        // the array by N (this file asked for 25 GB).
+        let file = PropertiesFile::from_text(
+            "node.id=1\n26I[268268822][1]=2\n",
+            Path::new("s.properties"),
+        )
+        .unwrap();
+        let err = merge(Some(&file), Vec::new(), &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::InvalidKey { key, origin }
+                if key == "26I[268268822][1]" && origin == "s.properties:2"),
+            "{err}"
+        );
+        let err = merge(None, Vec::new(), &["a[-99999999]=1".to_string()]).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidKey { .. }), "{err}");
+        let env = vec![("KRAFTD_A[9999999999]".to_string(), "1".to_string())];
+        let err = merge(None, env, &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::InvalidKey { origin, .. }
+                if origin == "environment variable KRAFTD_A[9999999999]"),
+            "{err}"
+        );
     }
 }

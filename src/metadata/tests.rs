@@ -453,3 +453,35 @@ fn the_loader_publishes_nothing_before_catching_up_and_hides_open_transactions()
     loader.apply_batches(&[garbage], 0, &mut errors);
     assert_eq!(loader.errors_total(), 2);
 }
+
+#[test]
+fn a_snapshot_batch_at_the_largest_offsets_is_an_error_not_a_panic() {
+    // Found by fuzzing: a data batch whose base offset (outside the CRC) is near i64::MAX
+    // made the loader's offset arithmetic overflow.
+    let record = encode(&ApiMessageAndVersion::latest(MetadataRecord::NoOp(
+        NoOpRecord::default(),
+    )))
+    .unwrap();
+    let batch = Batch {
+        base_offset: Offset(0),
+        epoch: Epoch(1),
+        payload: BatchPayload::Data(vec![record.clone(), record]),
+    };
+    let mut data = crate::raft::codec::encode_batches(&[batch], 0)
+        .unwrap()
+        .to_vec();
+    data[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
+    let mut loader = MetadataLoader::new();
+    loader.set_catch_up_target(0);
+    let mut errors = Vec::new();
+    let id = crate::raft::OffsetAndEpoch::new(Offset(10), Epoch(1));
+    assert!(
+        loader
+            .load_snapshot(id, Bytes::from(data), &mut errors)
+            .is_none()
+    );
+    assert!(
+        matches!(&errors[..], [super::loader::LoadError::Snapshot { .. }]),
+        "{errors:?}"
+    );
+}

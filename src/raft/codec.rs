@@ -178,17 +178,42 @@ fn decode_control(key: &Bytes, value: &Bytes) -> Result<Option<ControlRecord>, C
     })
 }
 
+/// The most the records of one compressed metadata batch may decompress to: Kafka's KRaft
+/// writes batches of at most 8 MiB (uncompressed, as this codec does).
+pub const MAX_UNCOMPRESSED_BATCH: usize = 8 << 20;
+
+/// Decompresses a batch's records within [`MAX_UNCOMPRESSED_BATCH`] (the codec's own
+/// decompression trusts the sizes the compressed bytes claim).
+fn decompress_bounded(records: &mut Bytes, compression: Compression) -> anyhow::Result<Bytes> {
+    let payload = std::mem::take(records);
+    Ok(crate::log::compression::decompress(
+        payload,
+        compression,
+        MAX_UNCOMPRESSED_BATCH,
+    )?)
+}
+
 /// Decodes RecordBatch v2 bytes (CRC-checked) into raft batches, in order.
 pub fn decode_batches(bytes: Bytes) -> Result<Vec<Batch>, CodecError> {
     let mut buf = bytes;
     let mut out = Vec::new();
     while buf.has_remaining() {
         let set =
-            RecordBatchDecoder::decode(&mut buf).map_err(|e| CodecError::Decode(e.to_string()))?;
+            RecordBatchDecoder::decode_with_custom_compression(&mut buf, Some(&decompress_bounded))
+                .map_err(|e| CodecError::Decode(e.to_string()))?;
         let Some(first) = set.records.first() else {
             continue;
         };
         let base_offset = Offset(first.offset);
+        // Offsets are i64 on the wire but the batch's last offset plus one must be one too
+        // (every reader computes the next offset).
+        if first.offset.checked_add(set.records.len() as i64).is_none() {
+            return Err(CodecError::Decode(format!(
+                "a batch of {} records at base offset {} passes the largest offset",
+                set.records.len(),
+                first.offset
+            )));
+        }
         let epoch = Epoch(first.partition_leader_epoch);
         let payload = if first.control {
             let mut controls = Vec::new();
@@ -266,5 +291,71 @@ mod tests {
         let last = v.len() - 1;
         v[last] ^= 0xff;
         assert!(decode_batches(Bytes::from(v)).is_err());
+    }
+
+    /// Sets the compression bits of the batch at the start of `b` and recomputes its CRC.
+    fn with_records(batch: &[u8], compression: Compression, records: &[u8]) -> Bytes {
+        let mut b = batch[..61].to_vec();
+        b[22] = (b[22] & !0x07) | compression as u8;
+        b.extend_from_slice(records);
+        let len = (b.len() - 12) as i32;
+        b[8..12].copy_from_slice(&len.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        Bytes::from(b)
+    }
+
+    #[test]
+    fn offsets_past_the_largest_are_corrupt_not_a_panic() {
+        // Found by fuzzing: a base offset near i64::MAX plus a record's offset delta overflowed,
+        // first in the record codec, then in every reader adding a record's index to the base
+        // offset (the metadata loader). The base offset is outside the CRC, so a damaged file
+        // or a peer could carry it.
+        let batch = Batch {
+            base_offset: Offset(0),
+            epoch: Epoch(1),
+            payload: BatchPayload::Data(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]),
+        };
+        let encoded = encode_batches(&[batch], 0).unwrap();
+        for base in [i64::MAX, i64::MAX - 1] {
+            let mut bytes = encoded.to_vec();
+            bytes[0..8].copy_from_slice(&base.to_be_bytes());
+            let err = decode_batches(Bytes::from(bytes)).unwrap_err();
+            assert!(err.to_string().contains("largest offset"), "{err}");
+        }
+        let mut bytes = encoded.to_vec();
+        bytes[0..8].copy_from_slice(&(i64::MAX - 2).to_be_bytes());
+        let decoded = decode_batches(Bytes::from(bytes)).unwrap();
+        assert_eq!(decoded[0].next_offset(), Offset(i64::MAX));
+    }
+
+    #[test]
+    fn compressed_records_decompress_only_within_the_bound() {
+        use kafka_protocol::compression::{Compressor, Zstd};
+        let plain = encode_batches(&sample()[1..2], 0).unwrap();
+        let records = plain.slice(61..);
+        // A compressed batch within the bound decodes as the uncompressed one.
+        let mut small = BytesMut::new();
+        Zstd::compress(&mut small, |b| {
+            b.extend_from_slice(&records);
+            Ok(())
+        })
+        .unwrap();
+        let zstd = with_records(&plain, Compression::Zstd, &small);
+        assert_eq!(decode_batches(zstd).unwrap(), sample()[1..2].to_vec());
+        // 64 MiB of zeros compress to a few kilobytes: refused at the bound, not inflated.
+        let zeros = vec![0u8; 64 << 20];
+        let mut bomb = BytesMut::new();
+        Zstd::compress(&mut bomb, |b| {
+            b.extend_from_slice(&zeros);
+            Ok(())
+        })
+        .unwrap();
+        let err = decode_batches(with_records(&plain, Compression::Zstd, &bomb)).unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
+        // A raw snappy block claiming 4 GiB is refused before anything is allocated for it.
+        let claim = [0xff, 0xff, 0xff, 0xff, 0x0f];
+        let err = decode_batches(with_records(&plain, Compression::Snappy, &claim)).unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
     }
 }
