@@ -25,7 +25,12 @@ pub const SCENARIO: Scenario = Scenario::new(
     "isolate, kill -9, SIGSTOP the active controller under topic churn",
     run,
 )
-.expecting(&["KafkaTargetDown", "KRaftQuorumAtRisk"]);
+.expecting(&["KafkaTargetDown", "KRaftQuorumAtRisk"])
+// After each failover the old leader still reports itself active until it learns of the new
+// epoch (for up to a few seconds, as the rule's description says); the shipped `for: 1m`
+// absorbs that, the 1 s it is rendered to here does not. The safety property itself, never
+// two quorum leaders in one epoch, is checked directly by the harness.
+.allowing(&["KRaftMultipleActiveControllers"]);
 
 fn run(f: &mut Fault<'_>) {
     let churn = Churn::start(&f.h.bootstrap());
@@ -132,21 +137,23 @@ impl Churn {
 /// What an admin client call returns: per topic, its name or its name and error.
 type AdminResult = Result<Vec<Result<String, (String, RDKafkaErrorCode)>>, KafkaError>;
 
-/// The outcome of an admin request for one topic, and its error.
-fn outcome(r: AdminResult) -> (Outcome, Option<String>) {
+/// The outcome of an admin request for one topic, and its error. `done` is the error that
+/// says an earlier attempt of the same request already took effect: the admin client retries
+/// a request whose answer it lost, and topic names are never reused here, so
+/// TOPIC_ALREADY_EXISTS for a creation means it was created, and UNKNOWN_TOPIC_OR_PARTITION for
+/// a deletion means it is gone.
+fn outcome(r: AdminResult, done: Option<RDKafkaErrorCode>) -> (Outcome, Option<String>) {
     use RDKafkaErrorCode as C;
     match r {
         Ok(v) => match v.first() {
             Some(Ok(_)) => (Outcome::Acked, None),
+            Some(Err((_, code))) if Some(*code) == done => {
+                (Outcome::Acked, Some(format!("{code:?}")))
+            }
             Some(Err((_, code))) => {
                 let definite = matches!(
                     code,
-                    C::TopicAlreadyExists
-                        | C::UnknownTopicOrPartition
-                        | C::InvalidPartitions
-                        | C::InvalidReplicationFactor
-                        | C::InvalidTopic
-                        | C::PolicyViolation
+                    C::InvalidReplicationFactor | C::InvalidTopic | C::PolicyViolation
                 );
                 let outcome = if definite {
                     Outcome::Failed
@@ -176,7 +183,7 @@ fn churn(bootstrap: &str, changes: &Mutex<Vec<Change>>, stop: &AtomicBool) {
         let topic = format!("churn-{n}");
         let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(3));
         let r = rt.block_on(admin.create_topics([&new], &opts));
-        let (created, error) = outcome(r);
+        let (created, error) = outcome(r, Some(RDKafkaErrorCode::TopicAlreadyExists));
         changes.lock().unwrap().push(Change {
             topic: topic.clone(),
             partitions: Some(1),
@@ -185,7 +192,10 @@ fn churn(bootstrap: &str, changes: &Mutex<Vec<Change>>, stop: &AtomicBool) {
         });
         if n % 3 == 2 {
             let victim = format!("churn-{}", n - 2);
-            let (outcome, error) = outcome(rt.block_on(admin.delete_topics(&[&victim], &opts)));
+            let (outcome, error) = outcome(
+                rt.block_on(admin.delete_topics(&[&victim], &opts)),
+                Some(RDKafkaErrorCode::UnknownTopicOrPartition),
+            );
             changes.lock().unwrap().push(Change {
                 topic: victim,
                 partitions: None,
@@ -195,7 +205,8 @@ fn churn(bootstrap: &str, changes: &Mutex<Vec<Change>>, stop: &AtomicBool) {
         }
         if n % 4 == 3 && created == Outcome::Acked {
             let more = NewPartitions::new(&topic, 2);
-            let (outcome, error) = outcome(rt.block_on(admin.create_partitions([&more], &opts)));
+            let (outcome, error) =
+                outcome(rt.block_on(admin.create_partitions([&more], &opts)), None);
             changes.lock().unwrap().push(Change {
                 topic: topic.clone(),
                 partitions: Some(2),
@@ -273,7 +284,9 @@ fn differences(addr: &str, expected: &BTreeMap<String, Option<usize>>) -> Vec<St
                 "{topic} has {have} partitions, {n} were acknowledged"
             )),
             (Some(_), None) => Some(format!("{topic} was created (acknowledged) but is missing")),
-            (None, Some(_)) => Some(format!("{topic} was deleted (acknowledged) but is listed")),
+            (None, Some(_)) => Some(format!(
+                "{topic} is listed, but its deletion was acknowledged (or its creation refused)"
+            )),
             (None, None) => None,
         })
         .collect()
