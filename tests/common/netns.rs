@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::process::require_tool;
+use super::process::{require_tool, run_with_stdin};
 
 /// The prefix of every namespace, bridge and veth name this module creates.
 const PREFIX: &str = "kft";
@@ -47,20 +47,9 @@ fn try_run(program: &str, args: &[&str]) -> Result<String, String> {
 
 /// Runs `nft -f -` with `script` inside namespace `ns`.
 fn nft(ns: &str, script: &str) {
-    use std::io::Write;
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn nft");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("write nft script");
-    let out = child.wait_with_output().expect("nft");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, "nft", "-f", "-"]);
+    let out = run_with_stdin(cmd, script.as_bytes());
     assert!(
         out.status.success(),
         "nft in {ns} failed: {}\n{script}",

@@ -203,6 +203,23 @@ pub fn run_kraftd(args: &[&str]) -> (ExitStatus, String, String) {
     )
 }
 
+/// Runs `cmd` with `input` on its standard input; its output (stdout and stderr captured).
+pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write to the child's stdin");
+    child.wait_with_output().expect("child output")
+}
+
 /// Writes `text` to `dir/server.properties` and returns the path.
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("server.properties");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::process::{free_port, http_get, require_tool, wait_for};
+use super::process::{free_port, http_get, require_tool, run_with_stdin, wait_for};
 
 /// A Prometheus server on loopback for live checks; killed on drop.
 pub struct Prometheus {
@@ -140,21 +140,9 @@ pub fn render_rules_for_tests(src: &Path, dest_dir: &Path) -> PathBuf {
 /// Runs `promtool check metrics` on an exposition; `Err` with promtool's output on any finding
 /// (it prints nothing for a clean exposition).
 pub fn promtool_check_metrics(body: &str) -> Result<(), String> {
-    use std::io::Write as _;
-    let mut child = Command::new(require_tool("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool output");
+    let mut cmd = Command::new(require_tool("promtool"));
+    cmd.args(["check", "metrics"]);
+    let out = run_with_stdin(cmd, body.as_bytes());
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
