@@ -18,6 +18,7 @@ use crate::broker::control_plane::producer_id_manager::ProducerIdManager;
 use crate::broker::data_plane::fetch_manager::FetchManager;
 use crate::broker::data_plane::fetch_session_cache::{EVICTION_AGE, FetchSessionCache};
 use crate::broker::data_plane::replica_manager::{ReplicaManager, ReplicaPublisher};
+use crate::broker::group_coordinator::{GroupCoordinator, GroupCoordinatorPublisher};
 use crate::broker::service::BrokerService;
 use crate::controller::api::ControllerContext;
 use crate::controller::context::{ControllerSettings, LeaderRebalance};
@@ -141,8 +142,17 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     let replicas = Arc::new(ReplicaManager::new(config, clock, metrics.clone()));
     let cache = MetadataCache::new();
     let mut publishers: Vec<Arc<dyn MetadataPublisher>> = Vec::new();
+    let groups = Arc::new(GroupCoordinator::new(
+        config.node_id.0,
+        &config.groups,
+        clock,
+        replicas.clone(),
+        metrics.groups.clone(),
+    ));
     if config.roles.broker {
         publishers.push(Arc::new(ReplicaPublisher(replicas.clone())));
+        // The coordinator starts a shard once the replica manager leads its partition.
+        publishers.push(Arc::new(GroupCoordinatorPublisher(groups.clone())));
     }
     publishers.push(Arc::new(cache.clone()));
     let metadata = listener.spawn(
@@ -223,6 +233,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
                 forward: forward.clone(),
                 producer_ids: producer_ids.clone(),
                 raft: raft.clone(),
+                groups: groups.clone(),
+                offsets_topic: config.groups,
                 fetch_sessions: Arc::new(FetchManager::new(
                     FetchSessionCache::new(
                         config.fetch_session_cache_slots as usize,

@@ -15,7 +15,7 @@
 //! layer  7: raft_io               raft driver, peers, KRaft routes, metadata log, stores
 //! layer  6: network               listeners, sessions, services and route tables (no role)
 //! layer  5: storage               meta.properties, bootstrap checkpoint, startup checks
-//! layer  4: metadata              sans-IO: records, image, delta, loader, snapshots
+//! layer  4: metadata, group       sans-IO: records, image, delta, loader, snapshots; groups
 //! layer  3: raft                  sans-IO KRaft core and the metadata batch codec
 //! layer  2: observability, log    metric registry and catalogue; Kafka-format segments
 //! layer  1: clock, config         the one clock; typed server configuration
@@ -29,6 +29,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod group;
 pub mod log;
 pub mod metadata;
 pub mod metadata_io;

@@ -6,4 +6,5 @@
 pub mod api;
 pub mod control_plane;
 pub mod data_plane;
+pub mod group_coordinator;
 pub mod service;

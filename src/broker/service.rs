@@ -23,6 +23,17 @@ const ROUTES: &[Route<BrokerContext>] = &[
     api::describe_topic_partitions::ROUTE,
     api::describe_configs::ROUTE,
     api::describe_cluster::ROUTE,
+    api::find_coordinator::ROUTE,
+    api::join_group::ROUTE,
+    api::sync_group::ROUTE,
+    api::heartbeat::ROUTE,
+    api::leave_group::ROUTE,
+    api::offset_commit::ROUTE,
+    api::offset_fetch::ROUTE,
+    api::offset_delete::ROUTE,
+    api::list_groups::ROUTE,
+    api::describe_groups::ROUTE,
+    api::delete_groups::ROUTE,
 ];
 
 /// How long a request waits for the broker's first metadata image.

@@ -21,6 +21,8 @@ pub fn dev_properties(data_dir: &Path) -> String {
          inter.broker.listener.name=PLAINTEXT\n\
          log.dirs={data}/logs\n\
          metadata.log.dir={data}/metadata\n\
+         offsets.topic.replication.factor=1\n\
+         group.initial.rebalance.delay.ms=0\n\
          kraftd.http.listener=127.0.0.1:9464\n"
     )
 }

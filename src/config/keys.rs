@@ -446,6 +446,73 @@ pub const KEYS: &[KeySpec] = &[
         Some("1000"),
         "Incremental fetch sessions (KIP-227) a broker keeps for consumers and followers; 0 answers every fetch without a session.",
     ),
+    // --- Consumer groups
+    key(
+        "offsets.topic.num.partitions",
+        KeyType::Int,
+        Some("50"),
+        "Partitions of `__consumer_offsets`, created on the first FindCoordinator; a group lives on the partition its id hashes to (fixed once the topic exists).",
+    ),
+    key(
+        "offsets.topic.replication.factor",
+        KeyType::Short,
+        Some("3"),
+        "Replication factor of `__consumer_offsets`; creating it fails (clients get COORDINATOR_NOT_AVAILABLE and retry) until this many brokers are registered. `kraftd dev` sets 1.",
+    ),
+    key(
+        "offsets.topic.segment.bytes",
+        KeyType::Int,
+        Some("104857600"),
+        "`segment.bytes` of `__consumer_offsets` (small segments compact and load faster).",
+    ),
+    key(
+        "offsets.retention.minutes",
+        KeyType::Int,
+        Some("10080"),
+        "Committed offsets of a group without members are deleted this long after the later of their commit and the group becoming empty.",
+    ),
+    key(
+        "offsets.retention.check.interval.ms",
+        KeyType::Long,
+        Some("600000"),
+        "How often the coordinator looks for expired offsets.",
+    ),
+    key(
+        "offsets.commit.timeout.ms",
+        KeyType::Int,
+        Some("5000"),
+        "How long an offset commit (or a group's assignment) waits for the in-sync replicas of its `__consumer_offsets` partition before failing with COORDINATOR_NOT_AVAILABLE.",
+    ),
+    key(
+        "offset.metadata.max.bytes",
+        KeyType::Int,
+        Some("4096"),
+        "Largest metadata string an offset commit may carry (OFFSET_METADATA_TOO_LARGE beyond).",
+    ),
+    key(
+        "group.min.session.timeout.ms",
+        KeyType::Int,
+        Some("6000"),
+        "Smallest session timeout a classic group member may ask for.",
+    ),
+    key(
+        "group.max.session.timeout.ms",
+        KeyType::Int,
+        Some("1800000"),
+        "Largest session timeout a classic group member may ask for.",
+    ),
+    key(
+        "group.initial.rebalance.delay.ms",
+        KeyType::Int,
+        Some("3000"),
+        "How long the first rebalance of an empty classic group waits for more members (extended by each joining member, up to the rebalance timeout). `kraftd dev` sets 0.",
+    ),
+    key(
+        "group.max.size",
+        KeyType::Int,
+        Some("2147483647"),
+        "Most members a classic group may have (GROUP_MAX_SIZE_REACHED beyond).",
+    ),
     // --- kraftd's own keys
     key(
         "kraftd.http.listener",

@@ -7,6 +7,7 @@
 pub mod connection_limits;
 pub mod endpoint;
 pub mod error;
+pub mod group_settings;
 mod identity;
 pub mod keys;
 mod listeners;
@@ -24,6 +25,7 @@ use std::path::Path;
 pub use connection_limits::ConnectionLimits;
 pub use endpoint::{HostPort, Listener, SecurityProtocol, Voter};
 pub use error::{ConfigError, ConfigErrors};
+pub use group_settings::GroupSettings;
 pub use replication::ReplicationSettings;
 pub use server_config::{LoadedConfig, LogFormat, Roles, ServerConfig};
 

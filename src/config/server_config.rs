@@ -61,6 +61,8 @@ pub struct ServerConfig {
     pub leader_imbalance_check_interval: Duration,
     /// `max.incremental.fetch.session.cache.slots`.
     pub fetch_session_cache_slots: u32,
+    /// The group coordinator's `group.*` and `offsets.*` keys.
+    pub groups: super::GroupSettings,
     pub http_listener: SocketAddr,
     pub log_format: LogFormat,
     pub otlp_endpoint: Option<String>,
@@ -180,6 +182,7 @@ impl ServerConfig {
                 0,
                 i32::MAX as u32,
             ),
+            groups: r.group_settings(),
             http_listener: r.http_listener(),
             log_format: r.log_format(),
             otlp_endpoint: r.otlp_endpoint(),

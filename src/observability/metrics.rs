@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+pub use super::group_metrics::GroupMetrics;
 pub use super::metadata_metrics::{
     BrokerMetadataMetrics, BrokerMetrics, ControllerMetrics, FetchSessionMetrics,
     LEADER_ELECTION_CAUSES, MetadataMetrics,
@@ -46,6 +47,7 @@ pub struct Metrics {
     pub broker_metadata: BrokerMetadataMetrics,
     pub broker: BrokerMetrics,
     pub replication: ReplicationMetrics,
+    pub groups: GroupMetrics,
     /// Exported on brokers.
     pub broker_group: MetricGroup,
 }
@@ -315,11 +317,12 @@ impl Metrics {
         let (raft, raft_group) = b.group(RaftMetrics::register);
         let (metadata, metadata_group) = b.group(MetadataMetrics::register);
         let (controller, controller_group) = b.group(ControllerMetrics::register);
-        let ((broker_metadata, broker, replication), broker_group) = b.group(|b| {
+        let ((broker_metadata, broker, replication, groups), broker_group) = b.group(|b| {
             (
                 BrokerMetadataMetrics::register(b),
                 BrokerMetrics::register(b),
                 ReplicationMetrics::register(b),
+                GroupMetrics::register(b),
             )
         });
         #[cfg(target_os = "linux")]
@@ -355,6 +358,7 @@ impl Metrics {
             broker_metadata,
             broker,
             replication,
+            groups,
             broker_group,
         }
     }

@@ -1,6 +1,7 @@
 //! Observability: the metric catalogue, the HTTP server for `/metrics`, `/healthz` and
 //! `/readyz`, readiness tracking, and log/trace setup.
 
+pub mod group_metrics;
 pub mod http;
 pub mod logging;
 pub mod metadata_metrics;

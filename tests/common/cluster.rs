@@ -275,8 +275,21 @@ impl Cluster {
                 "broker.session.timeout.ms={ms}\nbroker.heartbeat.interval.ms=500\n"
             ));
         }
-        text.push_str(&s.extra);
-        text.push_str(s.node_extra.get(&id).map_or("", String::as_str));
+        // Groups: __consumer_offsets as replicated as the cluster allows, and no initial
+        // rebalance delay (tests that need them set their own).
+        let extra = format!(
+            "{}{}",
+            s.extra,
+            s.node_extra.get(&id).map_or("", String::as_str)
+        );
+        if !extra.contains("offsets.topic.replication.factor") {
+            let brokers = (s.brokers + s.combined).clamp(1, 3);
+            text.push_str(&format!("offsets.topic.replication.factor={brokers}\n"));
+        }
+        if !extra.contains("group.initial.rebalance.delay.ms") {
+            text.push_str("group.initial.rebalance.delay.ms=0\n");
+        }
+        text.push_str(&extra);
         let mut env = s.env.clone();
         if role.is_broker() {
             env.extend(s.broker_env.iter().cloned());

@@ -87,9 +87,9 @@ pub fn handle(
         }
         topics.push(
             DescribeTopicPartitionsResponseTopic::default()
+                .with_is_internal(crate::group::is_internal_topic(&name))
                 .with_name(Some(TopicName(StrBytes::from_string(name))))
                 .with_topic_id(t.id)
-                .with_is_internal(false)
                 .with_partitions(partitions)
                 .with_topic_authorized_operations(i32::MIN),
         );

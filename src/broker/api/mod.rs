@@ -1,17 +1,28 @@
 //! The client-facing APIs a broker answers itself, one file per Kafka API, all reading the
 //! broker's metadata cache.
 
+pub mod delete_groups;
 pub mod delete_records;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 use kafka_protocol::ResponseError;
 
@@ -43,6 +54,10 @@ pub struct BrokerContext {
     pub fetch_sessions: std::sync::Arc<crate::broker::data_plane::fetch_manager::FetchManager>,
     /// This node's raft driver: how far the committed metadata log reaches.
     pub raft: crate::raft_io::driver::RaftHandle,
+    /// The group coordinator (the `__consumer_offsets` partitions this broker leads).
+    pub groups: std::sync::Arc<crate::broker::group_coordinator::GroupCoordinator>,
+    /// `offsets.topic.*`: how `__consumer_offsets` is created on first need.
+    pub offsets_topic: crate::config::GroupSettings,
 }
 
 impl BrokerContext {

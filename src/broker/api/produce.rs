@@ -266,38 +266,6 @@ fn append_error(index: i32, e: PartitionError) -> PartitionProduceResponse {
     }
 }
 
-/// Waits until the append that ended at `needed` in `epoch` is replicated to the ISR, this
-/// broker stops leading in that epoch, or `deadline` passes (`Pending`).
-async fn wait_replicated(
-    partition: &Partition,
-    needed: i64,
-    epoch: i32,
-    deadline: std::time::Instant,
-) -> Replicated {
-    let mut hwm = partition.subscribe();
-    let mut leading = partition.subscribe_leadership();
-    loop {
-        hwm.borrow_and_update();
-        leading.borrow_and_update();
-        let outcome = partition.replicated(needed, epoch);
-        if outcome != Replicated::Pending {
-            return outcome;
-        }
-        let changed = async {
-            tokio::select! {
-                r = hwm.changed() => r.is_ok(),
-                r = leading.changed() => r.is_ok(),
-            }
-        };
-        match tokio::time::timeout_at(deadline.into(), changed).await {
-            Ok(true) => {}
-            // The partition went away (deleted or moved): no longer its leader.
-            Ok(false) => return partition.replicated(needed, epoch),
-            Err(_) => return Replicated::Pending,
-        }
-    }
-}
-
 /// The answers in request order; under acks=all each appended partition first waits, until
 /// the request's timeout, for its high watermark to pass its last offset.
 async fn wait_for_replicas(
@@ -319,7 +287,8 @@ async fn wait_for_replicas(
                 let outcome = if PlantedBug::AcksBeforeReplication.is_active() {
                     Replicated::Committed
                 } else {
-                    wait_replicated(&partition, needed, epoch, deadline)
+                    partition
+                        .wait_replicated(needed, epoch, deadline)
                         .instrument(tracing::info_span!("produce.wait_for_replicas", needed))
                         .await
                 };

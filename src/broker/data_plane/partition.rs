@@ -401,6 +401,38 @@ impl Partition {
         }
     }
 
+    /// Waits until the append that ended at `needed` in `epoch` is replicated to the ISR,
+    /// this broker stops leading in that epoch, or `deadline` passes (`Pending`).
+    pub async fn wait_replicated(
+        &self,
+        needed: i64,
+        epoch: i32,
+        deadline: std::time::Instant,
+    ) -> Replicated {
+        let mut hwm = self.subscribe();
+        let mut leading = self.subscribe_leadership();
+        loop {
+            hwm.borrow_and_update();
+            leading.borrow_and_update();
+            let outcome = self.replicated(needed, epoch);
+            if outcome != Replicated::Pending {
+                return outcome;
+            }
+            let changed = async {
+                tokio::select! {
+                    r = hwm.changed() => r.is_ok(),
+                    r = leading.changed() => r.is_ok(),
+                }
+            };
+            match tokio::time::timeout_at(deadline.into(), changed).await {
+                Ok(true) => {}
+                // The partition went away (deleted or moved): no longer its leader.
+                Ok(false) => return self.replicated(needed, epoch),
+                Err(_) => return Replicated::Pending,
+            }
+        }
+    }
+
     /// Validates and appends a producer's batch as the leader; an idempotent producer's
     /// retry of a batch already in the log gets the original offsets and appends nothing.
     /// `acks_all` checks min.insync.replicas first.

@@ -289,6 +289,17 @@ pub fn delete_topics(
             .with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))))
             .with_topic_id(id);
         match topic {
+            // Deleting __consumer_offsets would lose every group's committed offsets.
+            Some(t) if crate::group::is_internal_topic(&t.name) => {
+                result = result
+                    .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
+                    .with_topic_id(t.id)
+                    .with_error_code(ResponseError::InvalidTopicException.code())
+                    .with_error_message(sbytes(format!(
+                        "The internal topic {} cannot be deleted.",
+                        t.name
+                    )));
+            }
             Some(t) if removed.insert(t.id) => {
                 result = result
                     .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))

@@ -1,0 +1,229 @@
+//! Consumer groups with real clients against real `kraftd` processes: confluent-kafka
+//! (librdkafka) and kafka-python members split a topic's partitions, a third member's join
+//! rebalances without losing a record, committed offsets survive the consumers and a
+//! `kill -9` of the coordinator's broker, a static member rejoins without a rebalance,
+//! `kcat -G` consumes as a group, and the AdminClient lists, describes and deletes groups.
+// Tests measure real time and wait with deadlines (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const START: Duration = Duration::from_secs(30);
+
+/// Runs `tests/groups/groups.py` with `args`; its output must start with "ok".
+fn groups(python: &Path, args: &[&str], c: &Cluster) -> String {
+    let (ok, out, err) = run_python(python, "../groups/groups.py", args);
+    assert!(
+        ok && out.starts_with("ok"),
+        "groups.py {args:?}: {out}\n{err}\n{}",
+        logs(c)
+    );
+    println!("{args:?}: {}", out.trim());
+    out
+}
+
+fn logs(c: &Cluster) -> String {
+    c.nodes()
+        .map(|n| format!("--- node {}\n{}", n.id, tail(&n.log_text(), 60)))
+        .collect()
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The broker coordinating `group` (the one exporting its member count).
+fn coordinator(c: &Cluster, group: &str) -> i32 {
+    c.nodes()
+        .filter(|n| n.role.is_broker())
+        .find(|n| {
+            n.metric("kafka_group_members", &[("consumergroup", group)])
+                .is_some()
+        })
+        .map(|n| n.id)
+        .unwrap_or_else(|| panic!("no broker coordinates {group}\n{}", logs(c)))
+}
+
+/// Rebalances of `group` so far, summed over every broker.
+fn rebalances(c: &Cluster, group: &str) -> f64 {
+    c.nodes()
+        .filter(|n| n.role.is_broker())
+        .filter_map(|n| n.metric_sum("kafka_group_rebalances_total", &[("consumergroup", group)]))
+        .sum()
+}
+
+#[test]
+fn classic_groups_on_one_node_with_every_client() {
+    let Some(python) = python() else { return };
+    let c = Cluster::builder().combined(1).start(START);
+    let b = c.bootstrap();
+    groups(
+        &python,
+        &["split", "--bootstrap", &b, "--topic", "cf", "--group", "cf"],
+        &c,
+    );
+    groups(
+        &python,
+        &[
+            "split",
+            "--bootstrap",
+            &b,
+            "--topic",
+            "kp",
+            "--group",
+            "kp",
+            "--client",
+            "kafka-python",
+        ],
+        &c,
+    );
+    // kcat -G (Debian's librdkafka 2.0): a balanced consumer reads the topic as a group.
+    let (ok, out, err) = kcat(
+        &[
+            "-b",
+            &b,
+            "-G",
+            "kc",
+            "cf",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-c",
+            "900",
+        ],
+        "",
+        Duration::from_secs(60),
+    );
+    assert!(
+        ok && out.lines().count() == 900,
+        "kcat -G: {err}\n{}",
+        logs(&c)
+    );
+    // A static member that restarts within its session timeout rejoins without a rebalance.
+    groups(
+        &python,
+        &[
+            "static",
+            "--bootstrap",
+            &b,
+            "--topic",
+            "st",
+            "--group",
+            "st",
+        ],
+        &c,
+    );
+    assert_eq!(rebalances(&c, "st"), 1.0, "{}", logs(&c));
+    let out = groups(
+        &python,
+        &["admin", "--bootstrap", &b, "--group", "cf", "--delete"],
+        &c,
+    );
+    assert!(
+        out.contains("kc") && out.contains("kp") && out.contains("state=EMPTY"),
+        "{out}"
+    );
+}
+
+#[test]
+fn committed_offsets_survive_a_kill_of_the_coordinators_broker() {
+    let Some(python) = python() else { return };
+    let mut c = Cluster::builder()
+        .controllers(1)
+        .brokers(3)
+        .session_timeout_ms(3000)
+        .extra("default.replication.factor=3\nmin.insync.replicas=2\n")
+        .start(START);
+    let b = c.bootstrap();
+    groups(
+        &python,
+        &[
+            "split",
+            "--bootstrap",
+            &b,
+            "--topic",
+            "orders",
+            "--group",
+            "g",
+            "--rf",
+            "3",
+        ],
+        &c,
+    );
+    let (ok, out, err) = kcat(
+        &[
+            "-b",
+            &b,
+            "-G",
+            "kc3",
+            "orders",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-c",
+            "900",
+        ],
+        "",
+        Duration::from_secs(60),
+    );
+    assert!(
+        ok && out.lines().count() == 900,
+        "kcat -G: {err}\n{}",
+        logs(&c)
+    );
+    let victim = coordinator(&c, "g");
+    c.node_mut(victim).kill();
+    let killed = Instant::now();
+    // The new leader of the group's offsets partition loads it and serves the same offsets.
+    let bootstrap: String = c
+        .nodes()
+        .filter(|n| n.role.is_broker() && n.id != victim)
+        .map(|n| n.addr())
+        .collect::<Vec<_>>()
+        .join(",");
+    groups(
+        &python,
+        &[
+            "committed",
+            "--bootstrap",
+            &bootstrap,
+            "--topic",
+            "orders",
+            "--group",
+            "g",
+            "--count",
+            "900",
+        ],
+        &c,
+    );
+    println!(
+        "coordinator failover: kill -9 of broker {victim} -> committed offsets served in {:.2} s",
+        killed.elapsed().as_secs_f64()
+    );
+    c.node_mut(victim).restart(START);
+    c.wait_brokers_ready(START);
+    groups(
+        &python,
+        &[
+            "committed",
+            "--bootstrap",
+            &b,
+            "--topic",
+            "orders",
+            "--group",
+            "g",
+            "--count",
+            "900",
+        ],
+        &c,
+    );
+}
