@@ -209,7 +209,7 @@ fn committed_offsets_survive_a_kill_of_the_coordinators_broker() {
         "coordinator failover: kill -9 of broker {victim} -> committed offsets served in {:.2} s",
         killed.elapsed().as_secs_f64()
     );
-    c.node_mut(victim).restart(START);
+    c.node_mut(victim).start(START);
     c.wait_brokers_ready(START);
     groups(
         &python,
