@@ -144,6 +144,7 @@ LINKS = [
     link("Quorum", "kraftd-quorum"),
     link("Broker", "kraftd-broker"),
     link("Topics", "kraftd-topics"),
+    link("Consumer groups", "kraftd-consumer-groups"),
 ]
 
 
@@ -799,10 +800,82 @@ def quorum():
                      p, LINKS)
 
 
+def consumer_groups():
+    l = Layout()
+    gsel = f'consumergroup=~"$consumergroup", {SEL}'
+    group_var = query_var("consumergroup", "Consumer group",
+                          'label_values(kafka_group_members{instance=~"$instance"}, consumergroup)')
+    p = [row(l, "Lag")]
+    p.append(panel(l, "timeseries", "Lag in offsets by group and topic",
+                   "Records each group has not consumed yet, per topic: high watermark minus committed offset, summed "
+                   "over the partitions it has committed (`kafka_consumergroup_lag`, exported by the group's "
+                   "coordinator). A partition the group never committed adds nothing. Runbook KafkaConsumerGroupLagGrowing.",
+                   "none", [(f"max by (consumergroup, topic) (kafka_consumergroup_lag{{{gsel}}})", "{{consumergroup}} {{topic}}")],
+                   w=12))
+    p.append(panel(l, "timeseries", "Lag in seconds by group and topic",
+                   "How long ago the oldest record each group has not consumed was appended, per topic "
+                   "(`kafka_consumergroup_lag_seconds`); 0 when caught up. Runbook KafkaConsumerGroupLagHigh.",
+                   "s", [(f"max by (consumergroup, topic) (kafka_consumergroup_lag_seconds{{{gsel}}})", "{{consumergroup}} {{topic}}")],
+                   w=12))
+    p.append(panel(l, "bargauge", "Groups most behind (seconds)",
+                   "The ten group and topic pairs with the largest lag in seconds now (`kafka_consumergroup_lag_seconds`).",
+                   "s", [(f"topk(10, max by (consumergroup, topic) (kafka_consumergroup_lag_seconds{{{gsel}}}))", "{{consumergroup}} {{topic}}")],
+                   w=12, extra={"options": {"orientation": "horizontal", "displayMode": "basic",
+                                            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}}))
+    p.append(panel(l, "timeseries", "Lag trend (offsets per second)",
+                   "How fast each group's lag grows (above 0) or shrinks (below 0) over 10 minutes "
+                   "(`deriv` of `kafka_consumergroup_lag`): a group that cannot keep up stays above 0.",
+                   "none", [(f"sum by (consumergroup) (deriv(kafka_consumergroup_lag{{{gsel}}}[10m]))", "{{consumergroup}}")],
+                   w=12))
+    p.append(panel(l, "timeseries", "Lag by partition (opt-in)",
+                   "Lag in offsets per group and partition (`kafka_consumergroup_partition_lag`); exported only with "
+                   "`kraftd.group.lag.per.partition.metrics=true`. One partition far behind the others points at a slow "
+                   "member or a hot key.",
+                   "none", [(f"max by (consumergroup, topic, partition) (kafka_consumergroup_partition_lag{{{gsel}}})",
+                             "{{consumergroup}} {{topic}}-{{partition}}")], w=24))
+    p.append(row(l, "Members and rebalances"))
+    p.append(panel(l, "timeseries", "Members by group",
+                   "Members of each group (`kafka_group_members`, on the group's coordinator). 0 members with lag "
+                   "growing: runbook KafkaConsumerGroupStalled.",
+                   "none", [(f"max by (consumergroup) (kafka_group_members{{{gsel}}})", "{{consumergroup}}")], w=8))
+    p.append(panel(l, "timeseries", "Rebalances by group and cause",
+                   "Rebalances started per minute, by group and cause (`kafka_group_rebalances_total`): member_joined, "
+                   "member_rejoined, member_left, session_timeout, sync_timeout, write_failed. Runbook "
+                   "KafkaConsumerGroupRebalanceStorm.",
+                   "none", [(f"sum by (consumergroup, cause) (increase(kafka_group_rebalances_total{{{gsel}}}[$__rate_interval]))",
+                             "{{consumergroup}} {{cause}}")], w=8))
+    p.append(panel(l, "timeseries", "Groups by state",
+                   "Groups coordinated by each broker, by state (`kafka_group_groups`): Stable is healthy, "
+                   "PreparingRebalance and CompletingRebalance are rebalances in progress, Empty groups have no members.",
+                   "none", [(f"sum by (state) (kafka_group_groups{{{SEL}}})", "{{state}}")], w=8))
+    p.append(row(l, "Coordinator"))
+    p.append(panel(l, "timeseries", "Offset commits",
+                   "Offsets committed and acknowledged per second, by coordinator (`kafka_group_offset_commits_total`).",
+                   "ops", [(f"sum by (instance) (rate(kafka_group_offset_commits_total{{{SEL}}}[$__rate_interval]))", "{{instance}}")],
+                   w=8))
+    p.append(panel(l, "timeseries", "Coordinator load time p99",
+                   "Time a broker that became leader of a `__consumer_offsets` partition took to load its groups "
+                   "(`kafka_group_coordinator_load_duration_seconds`); clients get COORDINATOR_LOAD_IN_PROGRESS meanwhile. "
+                   "Runbook KafkaGroupCoordinatorLoadSlow.",
+                   "s", [(f"histogram_quantile(0.99, sum by (le, instance) (rate(kafka_group_coordinator_load_duration_seconds_bucket{{{SEL}}}[$__rate_interval])))",
+                          "{{instance}}")], w=8))
+    p.append(panel(l, "timeseries", "Offsets partitions and committed offsets by coordinator",
+                   "`__consumer_offsets` partitions each broker coordinates (`kafka_group_coordinator_partitions`) and the "
+                   "committed offsets it holds (`kafka_group_offsets`); lag positions it could not read "
+                   "(`kafka_group_lag_read_failures_total`).",
+                   "none", [(f"kafka_group_coordinator_partitions{{{SEL}}}", "partitions {{instance}}"),
+                            (f"kafka_group_offsets{{{SEL}}}", "offsets {{instance}}"),
+                            (f"increase(kafka_group_lag_read_failures_total{{{SEL}}}[$__rate_interval])", "lag read failures {{instance}}")],
+                   w=8))
+    return dashboard("kraftd-consumer-groups", "kraftd / Consumer groups",
+                     "Consumer lag in offsets and seconds, members, rebalances and the group coordinators.", p, LINKS,
+                     extra_variables=(group_var,))
+
+
 def main():
     out = os.path.join(ROOT, "dashboards")
     os.makedirs(out, exist_ok=True)
-    for d in (cluster_overview(), quorum(), broker(), topics()):
+    for d in (cluster_overview(), quorum(), broker(), topics(), consumer_groups()):
         with open(os.path.join(out, d["uid"] + ".json"), "w") as f:
             json.dump(d, f, indent=2, sort_keys=False)
             f.write("\n")

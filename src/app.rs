@@ -192,6 +192,17 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, AppError> {
     let static_values = Arc::new(config.static_values.clone());
     if config.roles.broker {
         tasks.spawn(replicas.clone().run(shutdown.signal()));
+        let lag = crate::broker::group_coordinator::lag::LagCollector {
+            coordinator: groups.clone(),
+            replicas: replicas.clone(),
+            cache: cache.clone(),
+            metrics: metrics.groups.clone(),
+            clock,
+            node_id: config.node_id.0,
+            interval: config.groups.lag_interval,
+            per_partition: config.groups.lag_per_partition_metrics,
+        };
+        tasks.spawn(lag.run(shutdown.signal()));
         if let Some(proposals) = replicas.take_isr_proposals() {
             let sender = AlterPartitionSender {
                 node_id: config.node_id.0,

@@ -29,6 +29,10 @@ pub struct GroupSettings {
     pub initial_rebalance_delay: Duration,
     /// `group.max.size`.
     pub max_size: u32,
+    /// `kraftd.group.lag.interval.ms`: how often consumer lag is computed.
+    pub lag_interval: Duration,
+    /// `kraftd.group.lag.per.partition.metrics`.
+    pub lag_per_partition_metrics: bool,
 }
 
 impl Reader<'_> {
@@ -55,6 +59,8 @@ impl Reader<'_> {
             max_session_timeout: self.ms_in("group.max.session.timeout.ms", 1),
             initial_rebalance_delay: self.ms_in("group.initial.rebalance.delay.ms", 0),
             max_size: self.int_in::<u32>("group.max.size", 1, i32::MAX as u32),
+            lag_interval: self.ms_in("kraftd.group.lag.interval.ms", 100),
+            lag_per_partition_metrics: self.boolean("kraftd.group.lag.per.partition.metrics"),
         }
     }
 }

@@ -515,6 +515,18 @@ pub const KEYS: &[KeySpec] = &[
     ),
     // --- kraftd's own keys
     key(
+        "kraftd.group.lag.interval.ms",
+        KeyType::Long,
+        Some("5000"),
+        "How often a group coordinator computes the consumer lag of its groups (`kafka_consumergroup_lag`, `kafka_consumergroup_lag_seconds`); keep it at or below the Prometheus scrape interval.",
+    ),
+    key(
+        "kraftd.group.lag.per.partition.metrics",
+        KeyType::Boolean,
+        Some("false"),
+        "Also export committed offset and lag per group and partition (`kafka_consumergroup_committed_offset`, `kafka_consumergroup_partition_lag`); off by default (one series per group and partition).",
+    ),
+    key(
         "kraftd.http.listener",
         KeyType::String,
         Some("0.0.0.0:9464"),

@@ -1,7 +1,7 @@
 //! The group coordinator on a broker: the offsets partitions it loaded, its groups and
 //! their members, rebalances, offset commits.
 
-use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
+use prometheus::{GaugeVec, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
 use super::registry::Builder;
 
@@ -20,6 +20,11 @@ pub struct GroupMetrics {
     pub rebalances: IntCounterVec,
     pub offset_commits: IntCounter,
     pub offsets: IntGauge,
+    pub consumergroup_lag: IntGaugeVec,
+    pub consumergroup_lag_seconds: GaugeVec,
+    pub consumergroup_committed_offset: IntGaugeVec,
+    pub consumergroup_partition_lag: IntGaugeVec,
+    pub lag_read_failures: IntCounter,
 }
 
 /// Group states as ListGroups names them (the `state` label).
@@ -69,6 +74,30 @@ impl GroupMetrics {
             offsets: b.int_gauge(
                 "kafka_group_offsets",
                 "Committed offsets held by this broker's coordinator (JMX: kafka.server:type=group-coordinator-metrics,name=num-offsets).",
+            ),
+            consumergroup_lag: b.gauge_vec(
+                "kafka_consumergroup_lag",
+                "Consumer lag in offsets of a group on a topic: the sum over its partitions with a committed offset of high watermark minus committed offset (kafka_exporter: kafka_consumergroup_lag_sum). Exported by the group's coordinator; a partition without a committed offset adds nothing and a group without any has no series.",
+                &["consumergroup", "topic"],
+            ),
+            consumergroup_lag_seconds: b.float_gauge_vec(
+                "kafka_consumergroup_lag_seconds",
+                "Consumer lag in time of a group on a topic: the longest, over its partitions, since the first record it has not consumed was appended (0 when caught up) (kafka-lag-exporter: kafka_consumergroup_group_max_lag_seconds).",
+                &["consumergroup", "topic"],
+            ),
+            consumergroup_committed_offset: b.gauge_vec(
+                "kafka_consumergroup_committed_offset",
+                "Committed offset of a group on one partition; only with kraftd.group.lag.per.partition.metrics=true (kafka_exporter: kafka_consumergroup_current_offset).",
+                &["consumergroup", "topic", "partition"],
+            ),
+            consumergroup_partition_lag: b.gauge_vec(
+                "kafka_consumergroup_partition_lag",
+                "Consumer lag in offsets of a group on one partition; only with kraftd.group.lag.per.partition.metrics=true (kafka_exporter: kafka_consumergroup_lag).",
+                &["consumergroup", "topic", "partition"],
+            ),
+            lag_read_failures: b.counter(
+                "kafka_group_lag_read_failures_total",
+                "Partitions whose position (high watermark, time of the first unconsumed record) the lag collector could not read in a round: their lag series are missing for that round.",
             ),
         };
         for state in GROUP_STATES {

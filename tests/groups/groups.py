@@ -232,9 +232,35 @@ def static(args):
     print("ok")
 
 
+def produce_old(args):
+    """Produces --count records stamped --age-seconds in the past (CreateTime)."""
+    p = Producer({"bootstrap.servers": args.bootstrap, "acks": "all"})
+    stamp = int((time.time() - args.age_seconds) * 1000)
+    errors = []
+    for i in range(args.count):
+        p.produce(args.topic, value=str(i), timestamp=stamp, on_delivery=lambda e, m: e and errors.append(e))
+    if p.flush(60) != 0 or errors:
+        fail(f"produce: {errors[:3]}")
+    print(f"ok produced={args.count}")
+
+
+def drain(args):
+    """A member of --group consumes until its lag is gone and commits."""
+    m = Member(args.client, args.bootstrap, args.group, args.topic, "drain")
+    deadline = time.time() + 60
+    while time.time() < deadline and len(m.seen) < args.count:
+        if m.error:
+            fail(m.error)
+        time.sleep(0.1)
+    m.close()
+    if len(m.seen) < args.count:
+        fail(f"drained {len(m.seen)} of {args.count}")
+    print(f"ok drained={len(m.seen)}")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["split", "committed", "admin", "static"])
+    ap.add_argument("command", choices=["split", "committed", "admin", "static", "produce-old", "drain"])
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", default="t")
     ap.add_argument("--group", default="g")
@@ -243,8 +269,10 @@ def main():
     ap.add_argument("--rf", type=int, default=1)
     ap.add_argument("--count", type=int, default=300)
     ap.add_argument("--delete", action="store_true")
+    ap.add_argument("--age-seconds", type=int, default=600)
     args = ap.parse_args()
-    {"split": split, "committed": committed, "admin": admin, "static": static}[args.command](args)
+    {"split": split, "committed": committed, "admin": admin, "static": static,
+     "produce-old": produce_old, "drain": drain}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -2,22 +2,24 @@
 //! (librdkafka) and kafka-python members split a topic's partitions, a third member's join
 //! rebalances without losing a record, committed offsets survive the consumers and a
 //! `kill -9` of the coordinator's broker, a static member rejoins without a rebalance,
-//! `kcat -G` consumes as a group, and the AdminClient lists, describes and deletes groups.
+//! `kcat -G` consumes as a group, and the AdminClient lists, describes and deletes groups;
+//! the lag metrics and alerts follow a stopped group (`live`).
 // Tests measure real time and wait with deadlines (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
 #[path = "../common/mod.rs"]
 mod common;
+mod live;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-const START: Duration = Duration::from_secs(30);
+pub(crate) const START: Duration = Duration::from_secs(30);
 
 /// Runs `tests/groups/groups.py` with `args`; its output must start with "ok".
-fn groups(python: &Path, args: &[&str], c: &Cluster) -> String {
+pub(crate) fn groups(python: &Path, args: &[&str], c: &Cluster) -> String {
     let (ok, out, err) = run_python(python, "../groups/groups.py", args);
     assert!(
         ok && out.starts_with("ok"),

@@ -304,7 +304,8 @@ impl ReplicaManager {
         self.metrics.replication.fetchers.set(fetchers.len() as i64);
     }
 
-    fn leader_address(&self, image: &MetadataImage, leader: i32) -> Option<String> {
+    /// The inter-broker endpoint (`host:port`) of broker `leader` in `image`.
+    pub fn leader_address(&self, image: &MetadataImage, leader: i32) -> Option<String> {
         let b = image.cluster.brokers.get(&leader)?;
         let e = b.listener(&self.inter_broker_listener)?;
         Some(format!("{}:{}", e.host, e.port))

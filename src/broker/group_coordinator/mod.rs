@@ -3,6 +3,7 @@
 //! the replica manager (so the partition is already led locally), and the routing of group
 //! requests to the task of the group's partition.
 
+pub mod lag;
 pub mod shard_task;
 
 use std::collections::BTreeMap;
