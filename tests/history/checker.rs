@@ -23,7 +23,13 @@
 //! - **lost metadata change**: an acknowledged topic creation, deletion or partition increase
 //!   missing from a broker's metadata after the heal;
 //! - **not converged**: the cluster did not come back whole after the heal (one active
-//!   controller, every broker unfenced, nothing under-replicated).
+//!   controller, every broker unfenced, nothing under-replicated);
+//! - **lost commit**: a consumer group's offset commit that was acknowledged, and a committed
+//!   offset below it after the heal (without a reset);
+//! - **group skipped a record**: a record below the group's final committed offset that no
+//!   member of the group read;
+//! - **commit went back**: the group's committed offset of a partition observed lower than
+//!   an earlier observation.
 //!
 //! Unknown outcomes (timed out, possibly persisted, or still pending) may be read or not.
 
@@ -104,10 +110,13 @@ pub enum Anomaly {
     TwoQuorumLeaders,
     LostMetadataChange,
     NotConverged,
+    LostCommit,
+    GroupSkippedRecord,
+    CommitWentBack,
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 12] = [
+    pub const ALL: [Anomaly; 15] = [
         Anomaly::LostWrite,
         Anomaly::UnseenAfterHeal,
         Anomaly::Duplicate,
@@ -120,6 +129,9 @@ impl Anomaly {
         Anomaly::TwoQuorumLeaders,
         Anomaly::LostMetadataChange,
         Anomaly::NotConverged,
+        Anomaly::LostCommit,
+        Anomaly::GroupSkippedRecord,
+        Anomaly::CommitWentBack,
     ];
 
     pub fn name(self) -> &'static str {
@@ -136,6 +148,9 @@ impl Anomaly {
             Anomaly::TwoQuorumLeaders => "two quorum leaders",
             Anomaly::LostMetadataChange => "lost metadata change",
             Anomaly::NotConverged => "not converged",
+            Anomaly::LostCommit => "acked commit lost",
+            Anomaly::GroupSkippedRecord => "group skipped a record",
+            Anomaly::CommitWentBack => "commit went back",
         }
     }
 }

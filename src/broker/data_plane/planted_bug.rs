@@ -19,12 +19,17 @@ pub enum PlantedBug {
     /// The leader's high watermark follows its own log end instead of the ISR's: consumers
     /// read records no follower holds, and acks=all is answered at once.
     HighWatermarkIgnoresFollowers,
+    /// The group coordinator answers an offset commit as soon as its own log holds it,
+    /// without waiting for the offsets partition's in-sync replicas: a coordinator cut off
+    /// from its followers acknowledges commits that the next coordinator never had.
+    CommitsBeforeReplication,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 2] = [
+    pub const ALL: [PlantedBug; 3] = [
         PlantedBug::AcksBeforeReplication,
         PlantedBug::HighWatermarkIgnoresFollowers,
+        PlantedBug::CommitsBeforeReplication,
     ];
 
     /// The name `KRAFTD_TEST_PLANTED_BUG` and `scripts/faults --planted-bug` take.
@@ -32,6 +37,7 @@ impl PlantedBug {
         match self {
             PlantedBug::AcksBeforeReplication => "acks-before-replication",
             PlantedBug::HighWatermarkIgnoresFollowers => "hwm-ignores-followers",
+            PlantedBug::CommitsBeforeReplication => "commits-before-replication",
         }
     }
 
@@ -43,6 +49,9 @@ impl PlantedBug {
             }
             PlantedBug::HighWatermarkIgnoresFollowers => {
                 "the leader's high watermark follows its own log end, not the ISR's"
+            }
+            PlantedBug::CommitsBeforeReplication => {
+                "the group coordinator acknowledges offset commits before they are replicated"
             }
         }
     }

@@ -106,6 +106,11 @@ impl ShardRuntime {
                 return self.fail_write(id, append_error(&e));
             }
         };
+        if crate::broker::data_plane::planted_bug::PlantedBug::CommitsBeforeReplication.is_active()
+        {
+            let _ = self.written.send((id, Ok(())));
+            return;
+        }
         let partition = self.partition.clone();
         let written = self.written.clone();
         let deadline = crate::clock::instant_now() + self.commit_timeout;

@@ -1,5 +1,6 @@
 //! Every scenario, one small module each; a new one is a file here and a line in [`ALL`].
 
+mod consumer_groups;
 mod controllers_brokers;
 mod corrupt_tail;
 mod disk_full;
@@ -29,4 +30,5 @@ pub const ALL: &[&Scenario] = &[
     &disk_full::SCENARIO,
     &corrupt_tail::SCENARIO,
     &quorum_churn::SCENARIO,
+    &consumer_groups::SCENARIO,
 ];
