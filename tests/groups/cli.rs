@@ -449,6 +449,23 @@ fn consumer_groups_cli_agrees_with_the_admin_client() {
     );
     assert_eq!(out.trim(), r#"ok {"0": 0, "1": 0, "2": 0}"#);
 
+    // --delete-offsets drops one partition's committed offset.
+    let out = groups_ok(
+        &b,
+        &["--delete-offsets", "--group", GROUP, "--topic", "orders:0"],
+    );
+    assert!(
+        out.starts_with("Request succeed for deleting offsets with topic orders:0 group g\n"),
+        "{out}"
+    );
+    assert_eq!(
+        rows(&out).last().unwrap(),
+        &["orders", "0", "Successful"],
+        "{out}"
+    );
+    let described = described_offsets(&b);
+    assert_eq!(described.keys().copied().collect::<Vec<_>>(), [1, 2]);
+
     // --delete removes the empty group.
     let out = groups_ok(&b, &["--delete", "--group", GROUP]);
     assert_eq!(
