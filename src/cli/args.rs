@@ -309,7 +309,7 @@ pub struct ConsumerGroupsArgs {
     #[arg(long)]
     pub delete_offsets: bool,
     /// The group (repeatable).
-    #[arg(long, conflicts_with = "all_groups")]
+    #[arg(long, conflicts_with_all = ["all_groups", "list"])]
     pub group: Vec<String>,
     /// Every group (--describe, --delete, --reset-offsets).
     #[arg(long, conflicts_with = "list")]
@@ -322,7 +322,13 @@ pub struct ConsumerGroupsArgs {
     pub members: bool,
     /// --describe: coordinator, assignment strategy, state and member count. --list: show
     /// the state, only groups in the given states when some are named (`--state Stable,Empty`).
-    #[arg(long, num_args = 0..=1, value_delimiter = ',', value_name = "STATE,...")]
+    #[arg(
+        long,
+        num_args = 0..=1,
+        value_delimiter = ',',
+        value_name = "STATE,...",
+        conflicts_with_all = ["delete", "reset_offsets", "delete_offsets"]
+    )]
     pub state: Option<Vec<String>>,
     /// --describe --members: each member's assignment.
     #[arg(long, conflicts_with_all = NOT_DESCRIBE)]

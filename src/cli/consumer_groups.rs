@@ -1171,6 +1171,7 @@ async fn reset(
             Reset::Datetime(ts) => admin.offsets(&partitions, ts).await?,
             _ => BTreeMap::new(),
         };
+        let failures_before = out.failures;
         let mut new = BTreeMap::new();
         for tp in &partitions {
             let (Some(s), Some(e)) = (start.get(tp), end.get(tp)) else {
@@ -1180,7 +1181,17 @@ async fn reset(
                 ));
                 continue;
             };
-            let at = at_time.get(tp).copied().filter(|o| *o >= 0);
+            // -1: no record at or after the time (the log end is the answer); missing: the
+            // leader did not answer.
+            let at = at_time.get(tp).copied();
+            if matches!(how, Reset::Datetime(_)) && at.is_none() {
+                out.fail(format!(
+                    "Error: cannot find the offset at --to-datetime of {}-{} (no leader?)",
+                    tp.0, tp.1
+                ));
+                continue;
+            }
+            let at = at.filter(|o| *o >= 0);
             match new_offset(how, committed.get(tp).copied(), *s, *e, at) {
                 Ok(o) => {
                     if let Reset::Offset(n) | Reset::ShiftBy(n) = how {
@@ -1204,8 +1215,15 @@ async fn reset(
                 )),
             }
         }
-        if args.execute && !new.is_empty() {
-            commit(admin, g, &new, out).await?;
+        if out.failures > failures_before {
+            // All or nothing: a partial reset is harder to reason about than none.
+            out.note(format!(
+                "Nothing was reset for group '{g}': some partitions failed (above)."
+            ));
+            continue;
+        }
+        if args.execute && !new.is_empty() && !commit(admin, g, &new, out).await? {
+            continue;
         }
         let rows: Vec<Vec<String>> = new
             .iter()
@@ -1226,13 +1244,13 @@ async fn reset(
 }
 
 /// Commits `offsets` for `group` as a simple consumer (generation -1, no member id), which
-/// the coordinator accepts only while the group is empty.
+/// the coordinator accepts only while the group is empty. `false`: some partition failed.
 async fn commit(
     admin: &mut Admin,
     group: &str,
     offsets: &BTreeMap<Tp, i64>,
     out: &mut Output,
-) -> Result<(), GroupsError> {
+) -> Result<bool, GroupsError> {
     let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
     for ((t, p), o) in offsets {
         by_topic.entry(t).or_default().push((*p, *o));
@@ -1280,11 +1298,12 @@ async fn commit(
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
+        let ok = errors.is_empty();
         for (t, p, code) in errors {
             let e = kafka_error(format!("committing {t}-{p} for group '{group}'"), code);
             out.fail(format!("Error: {e}"));
         }
-        return Ok(());
+        return Ok(ok);
     }
 }
 
@@ -1580,6 +1599,8 @@ mod tests {
             &["--describe", "--group", "g", "--all-groups"],
             &["--list", "--members"],
             &["--list", "--verbose"],
+            &["--list", "--group", "g"],
+            &["--delete", "--group", "g", "--state"],
             &["--describe", "--group", "g", "--to-earliest"],
             &["--delete", "--group", "g", "--execute"],
             &[

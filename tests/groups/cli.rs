@@ -398,6 +398,25 @@ fn consumer_groups_cli_agrees_with_the_admin_client() {
         ]),
         BTreeMap::from([(0, 0), (1, 0), (2, 0)])
     );
+    // Partition 2 has no committed offset to shift: the reset fails and commits nothing.
+    let (ok, out, err) = groups_cli(
+        &b,
+        &[
+            "--reset-offsets",
+            "--group",
+            GROUP,
+            "--topic",
+            TOPIC,
+            "--shift-by",
+            "1",
+            "--execute",
+        ],
+    );
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains("cannot reset orders-2 of group 'g': no committed offset to shift"),
+        "{err}"
+    );
     // Without members, only the partitions with a committed offset are described.
     let current: Vec<(i64, String)> = described_offsets(&b)
         .into_iter()
