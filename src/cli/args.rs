@@ -349,7 +349,8 @@ pub struct ConsumerGroupsArgs {
     #[arg(long, conflicts_with_all = NOT_RESET, value_name = "OFFSET")]
     pub to_offset: Option<i64>,
     /// --reset-offsets: to the first offset at or after this time,
-    /// YYYY-MM-DDTHH:mm:SS.sss with an optional zone (Z, +hh:mm, -hh:mm; none: UTC).
+    /// YYYY-MM-DDTHH:mm:SS.sss with an optional zone (Z, +hh:mm, -hh:mm; none: the local
+    /// time zone).
     #[arg(long, conflicts_with_all = NOT_RESET, value_name = "DATETIME")]
     pub to_datetime: Option<String>,
     /// --reset-offsets: move the committed offsets by N (negative: back).

@@ -147,7 +147,7 @@ fn dash(v: Option<impl ToString>) -> String {
 }
 
 /// Parses `--to-datetime`: `YYYY-MM-DDTHH:mm:SS[.sss]` followed by `Z`, `±hh:mm`, `±hhmm` or
-/// nothing (UTC), into milliseconds since the epoch.
+/// nothing (the local time zone, as Kafka's tool reads it), into milliseconds since the epoch.
 pub fn parse_datetime(s: &str) -> Result<i64, GroupsError> {
     let bad = || {
         GroupsError::Usage(format!(
@@ -169,7 +169,7 @@ pub fn parse_datetime(s: &str) -> Result<i64, GroupsError> {
     let (year, month, day) = (num(y, 4)?, num(mo, 2)?, num(da, 2)?);
     // Split the zone off the time.
     let (time, zone_ms) = if let Some(t) = rest.strip_suffix('Z') {
-        (t, 0)
+        (t, Some(0))
     } else if let Some(i) = rest.rfind(['+', '-']) {
         let (t, z) = rest.split_at(i);
         let sign = if z.starts_with('-') { -1 } else { 1 };
@@ -178,9 +178,9 @@ pub fn parse_datetime(s: &str) -> Result<i64, GroupsError> {
             return Err(bad());
         }
         let (h, m) = (num(&z[..2], 2)?, num(&z[2..], 2)?);
-        (t, sign * (h * 60 + m) * 60_000)
+        (t, Some(sign * (h * 60 + m) * 60_000))
     } else {
-        (rest, 0)
+        (rest, None)
     };
     let (hms, millis) = match time.split_once('.') {
         Some((hms, ms)) if !ms.is_empty() && ms.len() <= 3 => {
@@ -219,11 +219,37 @@ pub fn parse_datetime(s: &str) -> Result<i64, GroupsError> {
     {
         return Err(bad());
     }
+    let Some(zone_ms) = zone_ms else {
+        let fields = [year - 1900, month - 1, day, hour, minute, second];
+        return local_epoch_seconds(fields)
+            .map(|t| t * 1000 + millis)
+            .ok_or_else(bad);
+    };
     let days_before_year: i64 = (1970..year).map(|y| if leap(y) { 366 } else { 365 }).sum();
     let days_before_month: i64 = month_days[..(month - 1) as usize].iter().sum();
     let days = days_before_year + days_before_month + day - 1;
     let ms = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis;
     Ok(ms - zone_ms)
+}
+
+/// Seconds since the epoch of a wall-clock time in the process's time zone (`TZ`, else the
+/// system's), daylight saving time decided by the C library; fields as in `struct tm`: years
+/// since 1900, month 0–11, day, hour, minute, second.
+fn local_epoch_seconds([year, month, day, hour, minute, second]: [i64; 6]) -> Option<i64> {
+    let field = |v: i64| i32::try_from(v).ok();
+    // SAFETY: an all-zero `tm` is a valid value of this plain C struct (a null `tm_zone`
+    // included, which mktime does not read).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = field(year)?;
+    tm.tm_mon = field(month)?;
+    tm.tm_mday = field(day)?;
+    tm.tm_hour = field(hour)?;
+    tm.tm_min = field(minute)?;
+    tm.tm_sec = field(second)?;
+    tm.tm_isdst = -1;
+    // SAFETY: `tm` is a valid, exclusively borrowed `struct tm` for the duration of the call.
+    let t = unsafe { libc::mktime(&mut tm) };
+    (t != -1).then_some(t)
 }
 
 /// Parses `--topic T` or `--topic T:0,1,2` into the topic and its partitions (`None`: all).
@@ -681,9 +707,14 @@ async fn groups_of(
             "this action needs --group GROUP (or --all-groups)".into(),
         ));
     }
-    let mut groups = args.group.clone();
-    groups.dedup();
-    Ok(groups)
+    // In the order given, each once.
+    let mut seen = BTreeSet::new();
+    Ok(args
+        .group
+        .iter()
+        .filter(|g| seen.insert(g.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// One member of a described group, its assignment decoded from the consumer protocol.
@@ -1399,7 +1430,12 @@ mod tests {
     #[test]
     fn datetimes_parse_with_and_without_zones() {
         assert_eq!(parse_datetime("1970-01-01T00:00:00.000Z").unwrap(), 0);
-        assert_eq!(parse_datetime("1970-01-01T00:00:01.5").unwrap(), 1500);
+        assert_eq!(parse_datetime("1970-01-01T00:00:01.5Z").unwrap(), 1500);
+        // Without a zone: the local time zone, at most 14 hours from UTC.
+        let utc = parse_datetime("2024-06-01T12:00:00.250Z").unwrap();
+        let local = parse_datetime("2024-06-01T12:00:00.250").unwrap();
+        assert!((local - utc).abs() <= 14 * 3_600_000, "{local} vs {utc}");
+        assert_eq!(local % 1000, 250);
         // 2024 is a leap year: 2024-03-01 is day 19783 since the epoch.
         assert_eq!(
             parse_datetime("2024-03-01T00:00:00.000Z").unwrap(),
