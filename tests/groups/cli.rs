@@ -358,6 +358,11 @@ fn consumer_groups_cli_agrees_with_the_admin_client() {
         err.contains("Consumer group 'g' has no active members."),
         "{err}"
     );
+    let empty = rows(&groups_ok(&b, &["--list", "--state", "Empty"]));
+    assert_eq!(empty, [[GROUP, "Empty"]]);
+    let all = rows(&groups_ok(&b, &["--describe", "--all-groups", "--state"]));
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!((all[0][0].as_str(), all[0][3].as_str()), (GROUP, "Empty"));
 
     // Dry runs print the new offsets and change nothing.
     let reset = |extra: &[&str]| {
