@@ -104,6 +104,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{out}");
             Ok(())
         }
+        Command::ConsumerGroups(args) => {
+            let runtime = current_thread_runtime()?;
+            let out = runtime.block_on(cli::consumer_groups::run(&args))?;
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            anyhow::ensure!(
+                out.failures == 0,
+                "{} consumer group operation(s) failed; see above",
+                out.failures
+            );
+            Ok(())
+        }
         Command::Perf(command) => {
             let runtime = current_thread_runtime()?;
             let out = runtime.block_on(cli::perf::run(&command))?;

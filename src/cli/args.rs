@@ -39,6 +39,9 @@ pub enum Command {
     MetadataQuorum(MetadataQuorumArgs),
     /// Create, list, describe, alter and delete topics (as `kafka-topics`).
     Topics(TopicsArgs),
+    /// List, describe, delete consumer groups and reset their offsets (as
+    /// `kafka-consumer-groups`).
+    ConsumerGroups(ConsumerGroupsArgs),
     /// Inspect the metadata log offline: dump.
     #[command(subcommand)]
     Metadata(MetadataCommand),
@@ -268,5 +271,103 @@ pub struct TopicsArgs {
     pub exclude_internal: bool,
     /// Request timeout in milliseconds.
     #[arg(long, default_value_t = 30_000)]
+    pub timeout_ms: u64,
+}
+
+/// Flags of other actions than --describe / --reset-offsets (clap's `requires` would be
+/// satisfied by the actions' default `false`).
+const NOT_DESCRIBE: [&str; 4] = ["list", "delete", "reset_offsets", "delete_offsets"];
+const NOT_RESET: [&str; 4] = ["list", "describe", "delete", "delete_offsets"];
+
+#[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["list", "describe", "delete", "reset_offsets", "delete_offsets"])))]
+#[command(group(clap::ArgGroup::new("view").multiple(false).args(["members", "offsets", "state"])))]
+#[command(group(clap::ArgGroup::new("scenario").multiple(false).args([
+    "to_earliest",
+    "to_latest",
+    "to_offset",
+    "to_datetime",
+    "shift_by",
+])))]
+pub struct ConsumerGroupsArgs {
+    /// Broker endpoints (host:port,...).
+    #[arg(long, required = true)]
+    pub bootstrap_server: String,
+    /// List every consumer group (with --state: and its state).
+    #[arg(long)]
+    pub list: bool,
+    /// Describe groups: their offsets and lag (default), --members or --state.
+    #[arg(long)]
+    pub describe: bool,
+    /// Delete groups (they must have no members).
+    #[arg(long)]
+    pub delete: bool,
+    /// Reset a group's committed offsets (the group must have no members).
+    #[arg(long)]
+    pub reset_offsets: bool,
+    /// Delete a group's committed offsets of --topic.
+    #[arg(long)]
+    pub delete_offsets: bool,
+    /// The group (repeatable).
+    #[arg(long, conflicts_with_all = ["all_groups", "list"])]
+    pub group: Vec<String>,
+    /// Every group (--describe, --delete, --reset-offsets).
+    #[arg(long, conflicts_with = "list")]
+    pub all_groups: bool,
+    /// --describe: committed offsets, log end offsets and lag per partition (the default).
+    #[arg(long, conflicts_with_all = NOT_DESCRIBE)]
+    pub offsets: bool,
+    /// --describe: the members and how many partitions each has.
+    #[arg(long, conflicts_with_all = NOT_DESCRIBE)]
+    pub members: bool,
+    /// --describe: coordinator, assignment strategy, state and member count. --list: show
+    /// the state, only groups in the given states when some are named (`--state Stable,Empty`).
+    #[arg(
+        long,
+        num_args = 0..=1,
+        value_delimiter = ',',
+        value_name = "STATE,...",
+        conflicts_with_all = ["delete", "reset_offsets", "delete_offsets"]
+    )]
+    pub state: Option<Vec<String>>,
+    /// --describe --members: each member's assignment.
+    #[arg(long, conflicts_with_all = NOT_DESCRIBE)]
+    pub verbose: bool,
+    /// --reset-offsets/--delete-offsets: TOPIC or TOPIC:PARTITION,... (repeatable).
+    #[arg(long, conflicts_with_all = ["all_topics", "list", "describe", "delete"])]
+    pub topic: Vec<String>,
+    /// --reset-offsets: every topic the group has committed offsets for.
+    #[arg(long, conflicts_with_all = NOT_RESET)]
+    pub all_topics: bool,
+    /// --reset-offsets: to the log start offset.
+    #[arg(long, conflicts_with_all = NOT_RESET)]
+    pub to_earliest: bool,
+    /// --reset-offsets: to the log end offset.
+    #[arg(long, conflicts_with_all = NOT_RESET)]
+    pub to_latest: bool,
+    /// --reset-offsets: to this offset (clamped to the log's range).
+    #[arg(long, conflicts_with_all = NOT_RESET, value_name = "OFFSET")]
+    pub to_offset: Option<i64>,
+    /// --reset-offsets: to the first offset at or after this time,
+    /// YYYY-MM-DDTHH:mm:SS.sss with an optional zone (Z, +hh:mm, -hh:mm; none: the local
+    /// time zone).
+    #[arg(long, conflicts_with_all = NOT_RESET, value_name = "DATETIME")]
+    pub to_datetime: Option<String>,
+    /// --reset-offsets: move the committed offsets by N (negative: back).
+    #[arg(
+        long,
+        conflicts_with_all = NOT_RESET,
+        allow_hyphen_values = true,
+        value_name = "N"
+    )]
+    pub shift_by: Option<i64>,
+    /// --reset-offsets: only print the new offsets (the default).
+    #[arg(long, conflicts_with_all = NOT_RESET, conflicts_with = "execute")]
+    pub dry_run: bool,
+    /// --reset-offsets: commit the new offsets.
+    #[arg(long, conflicts_with_all = NOT_RESET)]
+    pub execute: bool,
+    /// Request timeout in milliseconds.
+    #[arg(long, alias = "timeout", default_value_t = 30_000)]
     pub timeout_ms: u64,
 }

@@ -1,6 +1,7 @@
 //! The admin subcommands' implementations (argument parsing lives in `main.rs`).
 
 pub mod args;
+pub mod consumer_groups;
 pub mod dev;
 pub mod metadata_dump;
 pub mod metadata_quorum;

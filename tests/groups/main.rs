@@ -7,6 +7,7 @@
 // Tests measure real time and wait with deadlines (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
+mod cli;
 #[path = "../common/mod.rs"]
 mod common;
 mod live;
