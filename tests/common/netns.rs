@@ -118,6 +118,9 @@ enum Cut {
     Isolated(i32),
     /// Node `id` drops this percentage of the packets it sends, at random.
     Lossy(i32, u32),
+    /// No packets between node `id` and the host (the clients, Prometheus); its links to the
+    /// other nodes stay.
+    FromHost(i32),
 }
 
 /// One node's place in the network.
@@ -259,6 +262,11 @@ impl Network {
                         add("input", "iifname != \"lo\" drop".to_string());
                         add("output", "oifname != \"lo\" drop".to_string());
                     }
+                    Cut::FromHost(n) if n == id => {
+                        let host = self.gateway();
+                        add("input", format!("ip saddr {host} drop"));
+                        add("output", format!("ip daddr {host} drop"));
+                    }
                     Cut::Lossy(n, percent) if n == id => {
                         add(
                             "output",
@@ -284,6 +292,12 @@ impl Network {
         self.apply();
     }
 
+    /// The host (clients, Prometheus) no longer reaches node `id`; the nodes still do.
+    pub fn cut_from_host(&mut self, id: i32) {
+        self.cuts.push(Cut::FromHost(id));
+        self.apply();
+    }
+
     /// Node `id` reaches nothing and nothing reaches it (clients included).
     pub fn isolate(&mut self, id: i32) {
         self.cuts.push(Cut::Isolated(id));
@@ -299,6 +313,7 @@ impl Network {
                 Cut::OneWay { from, to } => format!("{from}->{to}"),
                 Cut::Isolated(n) => format!("isolated {n}"),
                 Cut::Lossy(n, p) => format!("{n} loses {p}%"),
+                Cut::FromHost(n) => format!("host x{n}"),
             })
             .collect::<Vec<_>>()
             .join(", ")

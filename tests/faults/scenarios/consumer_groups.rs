@@ -1,7 +1,7 @@
 //! A consumer group under broker faults: members join, leave and hang (no poll or heartbeat
 //! past their session timeout, then resume as zombies) while the group's coordinator broker
 //! is killed (`kill -9`, restarted), paused (SIGSTOP past the broker session timeout) and
-//! split from every other node (clients still reach it), in a seeded order.
+//! split from every other node (the clients reach it and no other broker), in a seeded order.
 //!
 //! Checked after the heal (see `history::checker`): no acknowledged commit is lost (the
 //! committed offsets right after the heal, with commits held back, are at or above every
@@ -165,9 +165,15 @@ impl Member {
         *self.hang_until.lock().unwrap() = Some(Instant::now() + d);
     }
 
-    /// Leaves the group (commits, then closes the consumer).
-    fn leave(mut self) {
+    /// Starts leaving the group (the member commits, then closes its consumer, which may
+    /// wait for an unreachable coordinator: the caller does not).
+    fn start_leaving(&self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Leaves the group and waits until the member has closed.
+    fn leave(mut self) {
+        self.start_leaving();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -306,6 +312,7 @@ fn run(f: &mut Fault<'_>) {
         faults.swap(i, j);
     }
     let mut joined = 3;
+    let mut leaving: Vec<Member> = Vec::new();
     for round in 0..f.rounds() {
         for (i, fault) in faults.iter().enumerate() {
             let Some(c) = coordinator(f.h) else {
@@ -327,8 +334,13 @@ fn run(f: &mut Fault<'_>) {
                     for other in CONTROLLERS.iter().chain(&BROKERS).filter(|n| **n != c) {
                         f.h.net.cut(c, *other);
                     }
+                    // The clients are on the coordinator's side: they reach it and no other
+                    // broker, so their commits go to it alone.
+                    for other in BROKERS.iter().filter(|n| **n != c) {
+                        f.h.net.cut_from_host(*other);
+                    }
                     f.note(format!(
-                        "split coordinator broker {c} from every other node (clients reach it)"
+                        "split coordinator broker {c} from every other node; clients reach only it"
                     ));
                 }
             }
@@ -351,7 +363,8 @@ fn run(f: &mut Fault<'_>) {
                     let k = f.rng.below(members.len() as u64) as usize;
                     let m = members.remove(k);
                     f.note(format!("{} leaves", m.name));
-                    m.leave();
+                    m.start_leaving();
+                    leaving.push(m);
                 }
                 _ => {
                     joined += 1;
@@ -378,6 +391,9 @@ fn run(f: &mut Fault<'_>) {
     let bootstrap2 = bootstrap.clone();
     f.after_heal(Box::new(move |_, report| {
         drain_and_check(&bootstrap2, &shared, members, report);
+        for m in leaving {
+            m.leave();
+        }
         stop_sampler.store(true, Ordering::SeqCst);
         let _ = sampler_thread.join();
         let (_, regressions) = &*shared.observed.lock().unwrap();
