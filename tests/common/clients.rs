@@ -44,6 +44,24 @@ pub fn kafka_python3() -> Option<PathBuf> {
     dir
 }
 
+/// The `node_modules` directory holding kafkajs, installed by `./scripts/test`
+/// (`KRAFTD_NODE_MODULES`), or `None` with the reason printed when it (or Node.js) is missing.
+pub fn kafkajs() -> Option<PathBuf> {
+    let dir = std::env::var_os("KRAFTD_NODE_MODULES")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/kraftd/node/node_modules"))
+        })
+        .filter(|d| d.join("kafkajs").is_dir());
+    if dir.is_none() {
+        eprintln!(
+            "skipping the KafkaJS checks: run ./scripts/test (it installs kafkajs and sets KRAFTD_NODE_MODULES)"
+        );
+    }
+    dir
+}
+
 /// Runs `tests/clients/<script>` with the venv's Python; returns (success, stdout, stderr).
 pub fn run_python(python: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
     run_python_with(python, script, args, None)

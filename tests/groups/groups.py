@@ -258,9 +258,61 @@ def drain(args):
     print(f"ok drained={len(m.seen)}")
 
 
+def aio(args):
+    """aiokafka (old, non-flexible versions): two members split the topic, commit, and a
+    restarted member starts from the committed offsets."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    b, topic, group, n = args.bootstrap, args.topic, args.group, args.count
+    create(b, topic, args.partitions, args.rf)
+    produce(b, topic, 0, n)
+
+    async def member(i, seen, owned, stop):
+        c = AIOKafkaConsumer(topic, bootstrap_servers=b, group_id=group, auto_offset_reset="earliest",
+                             enable_auto_commit=False, heartbeat_interval_ms=500)
+        await c.start()
+        try:
+            while not stop.is_set():
+                batches = await c.getmany(timeout_ms=100)
+                for msgs in batches.values():
+                    seen.extend(m.value.decode() for m in msgs)
+                if batches:
+                    await c.commit()
+                owned[i] = {tp.partition for tp in c.assignment()}
+        finally:
+            await c.stop()
+
+    def split(owned):
+        return all(owned) and sum(len(o) for o in owned) == args.partitions \
+            and set().union(*owned) == set(range(args.partitions))
+
+    async def run():
+        seen, owned, stop = [], [set(), set()], asyncio.Event()
+        tasks = [asyncio.create_task(member(i, seen, owned, stop)) for i in range(2)]
+        deadline = time.time() + 60
+        while (len(set(seen)) < n or not split(owned)) and time.time() < deadline:
+            await asyncio.sleep(0.1)
+        was_split = split(owned)
+        stop.set()
+        await asyncio.gather(*tasks)
+        if len(set(seen)) < n:
+            fail(f"aiokafka members saw {len(set(seen))} of {n}")
+        if not was_split:
+            fail(f"aiokafka members did not split the partitions: {owned}")
+        return len(seen)
+
+    total = asyncio.run(run())
+    got = committed_total(b, group, topic, args.partitions)
+    if got != n:
+        fail(f"committed offsets sum {got}, expected {n}")
+    print(f"ok seen={total} records={n}")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["split", "committed", "admin", "static", "produce-old", "drain"])
+    ap.add_argument("command", choices=["split", "committed", "admin", "static", "produce-old", "drain", "aio"])
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", default="t")
     ap.add_argument("--group", default="g")
@@ -272,7 +324,7 @@ def main():
     ap.add_argument("--age-seconds", type=int, default=600)
     args = ap.parse_args()
     {"split": split, "committed": committed, "admin": admin, "static": static,
-     "produce-old": produce_old, "drain": drain}[args.command](args)
+     "produce-old": produce_old, "drain": drain, "aio": aio}[args.command](args)
 
 
 if __name__ == "__main__":

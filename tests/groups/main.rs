@@ -1,5 +1,5 @@
 //! Consumer groups with real clients against real `kraftd` processes: confluent-kafka
-//! (librdkafka) and kafka-python members split a topic's partitions, a third member's join
+//! (librdkafka), kafka-python, aiokafka and KafkaJS members split a topic's partitions, a third member's join
 //! rebalances without losing a record, committed offsets survive the consumers and a
 //! `kill -9` of the coordinator's broker, a static member rejoins without a rebalance,
 //! `kcat -G` consumes as a group, and the AdminClient lists, describes and deletes groups;
@@ -87,6 +87,30 @@ fn classic_groups_on_one_node_with_every_client() {
         ],
         &c,
     );
+    // aiokafka (old, non-flexible API versions: JoinGroup v5, OffsetCommit v3, ...).
+    groups(
+        &python,
+        &["aio", "--bootstrap", &b, "--topic", "aio", "--group", "aio"],
+        &c,
+    );
+    // KafkaJS.
+    if let Some(modules) = kafkajs() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/groups/kafkajs.js");
+        let out = std::process::Command::new("node")
+            .arg(&script)
+            .args([b.as_str(), "kjs", "kjs", "300", "6"])
+            .env("NODE_PATH", &modules)
+            .output()
+            .expect("node runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.starts_with("ok"),
+            "kafkajs.js: {stdout}\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            logs(&c)
+        );
+        println!("kafkajs: {}", stdout.trim());
+    }
     // kcat -G (Debian's librdkafka 2.0): a balanced consumer reads the topic as a group.
     let (ok, out, err) = kcat(
         &[
