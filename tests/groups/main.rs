@@ -42,6 +42,34 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// `kcat -G` (Debian's librdkafka 2.0) reads `count` records of `topic` as a member of `group`.
+fn kcat_group(c: &Cluster, group: &str, topic: &str, count: usize) {
+    let b = c.bootstrap();
+    let n = count.to_string();
+    let (ok, out, err) = kcat(
+        &[
+            "-b",
+            &b,
+            "-G",
+            group,
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-c",
+            &n,
+        ],
+        "",
+        Duration::from_secs(60),
+    );
+    assert!(
+        ok && out.lines().count() == count,
+        "kcat -G: {err}\n{}",
+        logs(c)
+    );
+}
+
 /// The broker coordinating `group` (the one exporting its member count).
 fn coordinator(c: &Cluster, group: &str) -> i32 {
     c.nodes()
@@ -112,28 +140,7 @@ fn classic_groups_on_one_node_with_every_client() {
         println!("kafkajs: {}", stdout.trim());
     }
     // kcat -G (Debian's librdkafka 2.0): a balanced consumer reads the topic as a group.
-    let (ok, out, err) = kcat(
-        &[
-            "-b",
-            &b,
-            "-G",
-            "kc",
-            "cf",
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-c",
-            "900",
-        ],
-        "",
-        Duration::from_secs(60),
-    );
-    assert!(
-        ok && out.lines().count() == 900,
-        "kcat -G: {err}\n{}",
-        logs(&c)
-    );
+    kcat_group(&c, "kc", "cf", 900);
     // A static member that restarts within its session timeout rejoins without a rebalance.
     groups(
         &python,
@@ -185,28 +192,7 @@ fn committed_offsets_survive_a_kill_of_the_coordinators_broker() {
         ],
         &c,
     );
-    let (ok, out, err) = kcat(
-        &[
-            "-b",
-            &b,
-            "-G",
-            "kc3",
-            "orders",
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-c",
-            "900",
-        ],
-        "",
-        Duration::from_secs(60),
-    );
-    assert!(
-        ok && out.lines().count() == 900,
-        "kcat -G: {err}\n{}",
-        logs(&c)
-    );
+    kcat_group(&c, "kc3", "orders", 900);
     let victim = coordinator(&c, "g");
     c.node_mut(victim).kill();
     let killed = Instant::now();

@@ -102,6 +102,19 @@ impl BrokerContext {
     }
 }
 
+/// The error code of `topic`-`partition` in per-partition `results` (0 when it has none).
+pub fn partition_error_code(
+    results: &[((String, i32), Option<ResponseError>)],
+    topic: &str,
+    partition: i32,
+) -> i16 {
+    results
+        .iter()
+        .find(|((n, i), _)| n == topic && *i == partition)
+        .and_then(|(_, e)| *e)
+        .map_or(0, |e| e.code())
+}
+
 /// The replicas of `replicas` whose broker is fenced or unknown to `image` (a partition's
 /// offline replicas, as Metadata and DescribeTopicPartitions report them).
 pub fn offline_replicas(

@@ -109,13 +109,13 @@ pub async fn handle(
                     t.partitions
                         .iter()
                         .map(|p| {
-                            let e = results
-                                .iter()
-                                .find(|((n, i), _)| *n == name && *i == p.partition_index)
-                                .and_then(|(_, e)| *e);
                             OffsetCommitResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(e.map_or(0, |e| e.code()))
+                                .with_error_code(super::partition_error_code(
+                                    &results,
+                                    &name,
+                                    p.partition_index,
+                                ))
                         })
                         .collect(),
                 )

@@ -53,13 +53,13 @@ fn serve<'a>(ctx: &'a BrokerContext, _: &'a mut Session, head: RequestHead) -> H
                         t.partitions
                             .iter()
                             .map(|p| {
-                                let e = results
-                                    .iter()
-                                    .find(|((n, i), _)| *n == name && *i == p.partition_index)
-                                    .and_then(|(_, e)| *e);
                                 OffsetDeleteResponsePartition::default()
                                     .with_partition_index(p.partition_index)
-                                    .with_error_code(e.map_or(0, |e| e.code()))
+                                    .with_error_code(super::partition_error_code(
+                                        &results,
+                                        &name,
+                                        p.partition_index,
+                                    ))
                             })
                             .collect(),
                     )
