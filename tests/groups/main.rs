@@ -155,6 +155,11 @@ fn classic_groups_on_one_node_with_every_client() {
         ],
         &c,
     );
+    // The counter is exported after the step that started the rebalance; the static
+    // member's return adds none.
+    wait_for(START, "the static group's rebalance counted", || {
+        (rebalances(&c, "st") >= 1.0).then_some(())
+    });
     assert_eq!(rebalances(&c, "st"), 1.0, "{}", logs(&c));
     let out = groups(
         &python,

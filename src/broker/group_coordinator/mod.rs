@@ -246,8 +246,7 @@ impl ShardObserver for Observer {
         self.metrics.loaded_records.inc_by(report.records);
     }
 
-    fn observe(&self, partition: i32, shard: &mut GroupShard) {
-        let events = shard.take_events();
+    fn events(&self, events: crate::group::shard::ShardEvents) {
         for (group, cause) in &events.rebalances {
             self.metrics
                 .rebalances
@@ -255,6 +254,9 @@ impl ShardObserver for Observer {
                 .inc();
         }
         self.metrics.offset_commits.inc_by(events.offsets_committed);
+    }
+
+    fn observe(&self, partition: i32, shard: &GroupShard) {
         let s = ShardStats {
             groups: shard
                 .listings()

@@ -291,7 +291,9 @@ pub struct ShardSettings {
 /// command (for metrics).
 pub trait ShardObserver: Send + Sync + 'static {
     fn loaded(&self, partition: i32, seconds: f64, report: &LoadReport);
-    fn observe(&self, partition: i32, shard: &mut GroupShard);
+    fn observe(&self, partition: i32, shard: &GroupShard);
+    /// What happened in the shard since the last call (counters), after every step.
+    fn events(&self, events: crate::group::shard::ShardEvents);
     fn unloaded(&self, partition: i32);
 }
 
@@ -366,7 +368,7 @@ async fn run(
     let _ = loaded.send(true);
     let mut leadership = partition.subscribe_leadership();
     let mut observed = crate::clock::instant_now();
-    observer.observe(index, &mut rt.shard);
+    observer.observe(index, &rt.shard);
     loop {
         let next = rt.shard.next_deadline();
         // Wakes at least once a second so that the metrics follow the shard.
@@ -389,8 +391,9 @@ async fn run(
             }
         }
         rt.execute();
+        observer.events(rt.shard.take_events());
         if observed.elapsed() >= OBSERVE_INTERVAL {
-            observer.observe(index, &mut rt.shard);
+            observer.observe(index, &rt.shard);
             observed = crate::clock::instant_now();
         }
     }
